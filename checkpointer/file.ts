@@ -1,0 +1,148 @@
+import { createHash, randomUUID } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, unlink, copyFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
+import { LocalBackend, type LocalBackendOptions, type StoredBlob, type ThreadRecord, type ThreadStorage } from "./local-backend.js";
+
+/**
+ * Layout: `<dir>/threads/<sha256 of thread id>/index.json` holds the thread's history; each
+ * checkpoint's state is `<seq>.json` and its search text `<seq>.txt` beside it. Names are hashes
+ * so any Unicode id is safe on any filesystem, case-insensitive ones included.
+ */
+class FileStorage implements ThreadStorage {
+  readonly #threads: string;
+  readonly #trash: string;
+  readonly #ready: Promise<unknown>;
+
+  constructor(directory: string) {
+    this.#threads = join(directory, "threads");
+    this.#trash = join(directory, "trash");
+    this.#ready = Promise.all([mkdir(this.#threads, { recursive: true }), mkdir(this.#trash, { recursive: true })]);
+  }
+
+  async read(threadId: string): Promise<ThreadRecord | undefined> {
+    await this.#ready;
+    return readJson<ThreadRecord>(join(this.#dir(threadId), "index.json"));
+  }
+
+  async write(record: ThreadRecord, change: { added?: { seq: number; blob: StoredBlob }; dropped?: number[] }) {
+    await this.#ready;
+    const dir = this.#dir(record.threadId);
+    await mkdir(dir, { recursive: true });
+    // Blobs first, index last: until the index names a checkpoint it does not exist.
+    if (change.added) {
+      await writeAtomic(join(dir, `${change.added.seq}.json`), change.added.blob.document);
+      await writeAtomic(join(dir, `${change.added.seq}.txt`), change.added.blob.text);
+    }
+    await writeAtomic(join(dir, "index.json"), JSON.stringify(record));
+    for (const seq of change.dropped ?? []) {
+      await Promise.all([`${seq}.json`, `${seq}.txt`].map((f) => unlink(join(dir, f)).catch(ignoreMissing)));
+    }
+  }
+
+  async remove(threadId: string) {
+    await this.#ready;
+    // A rename makes the whole thread vanish at once; the files are removed after.
+    const doomed = join(this.#trash, `${hashId(threadId)}-${randomUUID()}`);
+    try {
+      await rename(this.#dir(threadId), doomed);
+    } catch (error) {
+      ignoreMissing(error);
+      return;
+    }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  async readBlob(threadId: string, seq: number): Promise<StoredBlob | undefined> {
+    await this.#ready;
+    const dir = this.#dir(threadId);
+    try {
+      const [document, text] = await Promise.all([readFile(join(dir, `${seq}.json`), "utf8"), readFile(join(dir, `${seq}.txt`), "utf8")]);
+      return { document, text };
+    } catch (error) {
+      ignoreMissing(error);
+      return undefined;
+    }
+  }
+
+  async copy(record: ThreadRecord, destThreadId: string) {
+    await this.#ready;
+    const from = this.#dir(record.threadId);
+    const to = this.#dir(destThreadId);
+    await rm(to, { recursive: true, force: true });
+    await mkdir(to, { recursive: true });
+    for (const { seq } of record.checkpoints) {
+      for (const f of [`${seq}.json`, `${seq}.txt`]) await copyFile(join(from, f), join(to, f));
+    }
+    await writeAtomic(join(to, "index.json"), JSON.stringify({ ...record, threadId: destThreadId }));
+  }
+
+  async records(): Promise<ThreadRecord[]> {
+    await this.#ready;
+    const names = await readdir(this.#threads);
+    const records = await Promise.all(names.map((name) => readJson<ThreadRecord>(join(this.#threads, name, "index.json"))));
+    return records.filter((r): r is ThreadRecord => r !== undefined);
+  }
+
+  async close() {}
+
+  #dir(threadId: string): string {
+    return join(this.#threads, hashId(threadId));
+  }
+}
+
+function hashId(threadId: string): string {
+  return createHash("sha256").update(threadId, "utf8").digest("hex");
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch (error) {
+    ignoreMissing(error);
+    return undefined;
+  }
+}
+
+/** Write to a temporary file, fsync, rename over the target, fsync the folder: never a torn file. */
+async function writeAtomic(path: string, data: string): Promise<void> {
+  const temporary = `${path}.${randomUUID()}.tmp`;
+  const handle = await open(temporary, "w");
+  try {
+    await handle.writeFile(data, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, path);
+  await syncDirectory(join(path, ".."));
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, "r");
+    await handle.sync();
+  } catch {
+    // Some platforms (Windows) cannot fsync a directory; the rename is still atomic there.
+  } finally {
+    await handle?.close();
+  }
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+}
+
+/**
+ * JSON files in a directory: the embedded default for one machine and one process. Every write
+ * replaces files atomically, so a crash never leaves a torn checkpoint.
+ *
+ * @example
+ * const cp = new FileCheckpointer({ directory: "./data" });
+ */
+export class FileCheckpointer<S = unknown> extends BackendCheckpointer<S> {
+  constructor(options: { directory: string } & LocalBackendOptions & CheckpointerOptions<S>) {
+    super(new LocalBackend(new FileStorage(options.directory), { ...options, persistent: true }), options);
+  }
+}

@@ -1,0 +1,28 @@
+// The public API of the checkpointer module. Copy this folder into an app; it needs `mysql2` only.
+export type {
+  Checkpointer,
+  CheckpointerCapabilities,
+  CheckpointInfo,
+  CheckpointWrite,
+  JsonValue,
+  ListThreadsOptions,
+  Metadata,
+  SaveOptions,
+  SearchHit,
+  Serializer,
+  StorageBackend,
+  ThreadSummary,
+  VacuumOptions,
+} from "./types.js";
+export { CheckpointerError, isCheckpointerError, type CheckpointerErrorCode } from "./errors.js";
+export { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
+export { MemoryCheckpointer } from "./memory.js";
+export { FileCheckpointer } from "./file.js";
+export type { LocalBackendOptions } from "./local-backend.js";
+export { jsonSerializer } from "./serialization.js";
+export { defaultSearchText } from "./search-text.js";
+export { MySQLConfig, DEFAULT_TABLE_PREFIX, type MySQLConfigFields, type SslMode } from "./mysql/config.js";
+export { MySQLBackend, type MySQLBackendOptions } from "./mysql/backend.js";
+export { mysqlCheckpointer, type MySQLCheckpointer } from "./mysql/checkpointer.js";
+export { renderSchemaSql, SCHEMA_VERSION } from "./mysql/schema.js";
+export { getCheckpointer, registerCheckpointer, listCheckpointers, type CheckpointerFactory } from "./registry.js";

@@ -1,0 +1,54 @@
+import { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
+import { LocalBackend, type LocalBackendOptions, type StoredBlob, type ThreadRecord, type ThreadStorage } from "./local-backend.js";
+
+/** Keeps copies, so a caller mutating an object after `save` cannot change what was stored. */
+class MemoryStorage implements ThreadStorage {
+  readonly #records = new Map<string, ThreadRecord>();
+  readonly #blobs = new Map<string, Map<number, StoredBlob>>();
+
+  async read(threadId: string) {
+    const record = this.#records.get(threadId);
+    return record && structuredClone(record);
+  }
+
+  async write(record: ThreadRecord, change: { added?: { seq: number; blob: StoredBlob }; dropped?: number[] }) {
+    const blobs = this.#blobs.get(record.threadId) ?? new Map<number, StoredBlob>();
+    for (const seq of change.dropped ?? []) blobs.delete(seq);
+    if (change.added) blobs.set(change.added.seq, { ...change.added.blob });
+    this.#blobs.set(record.threadId, blobs);
+    this.#records.set(record.threadId, structuredClone(record));
+  }
+
+  async remove(threadId: string) {
+    this.#records.delete(threadId);
+    this.#blobs.delete(threadId);
+  }
+
+  async readBlob(threadId: string, seq: number) {
+    return this.#blobs.get(threadId)?.get(seq);
+  }
+
+  async copy(record: ThreadRecord, destThreadId: string) {
+    this.#blobs.set(destThreadId, new Map(this.#blobs.get(record.threadId)));
+    this.#records.set(destThreadId, structuredClone({ ...record, threadId: destThreadId }));
+  }
+
+  async records() {
+    return [...this.#records.values()];
+  }
+
+  async close() {}
+}
+
+/**
+ * In-process checkpointer for tests and REPLs: the whole contract, nothing survives the process.
+ *
+ * @example
+ * const cp = new MemoryCheckpointer<{ messages: Message[] }>();
+ * const id = await cp.save({ messages: [] }, "thread-1");
+ */
+export class MemoryCheckpointer<S = unknown> extends BackendCheckpointer<S> {
+  constructor(options: LocalBackendOptions & CheckpointerOptions<S> = {}) {
+    super(new LocalBackend(new MemoryStorage(), { ...options, persistent: false }), options);
+  }
+}

@@ -1,0 +1,77 @@
+import { CheckpointerError } from "../errors.js";
+
+/** mysql2 error fields worth keeping; never the SQL text or parameters. */
+interface DriverError {
+  code?: string;
+  errno?: number;
+  sqlState?: string;
+  fatal?: boolean;
+  message?: string;
+}
+
+const UNAVAILABLE = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
+  "ER_CON_COUNT_ERROR",
+  "ER_SERVER_SHUTDOWN",
+  "ER_ACCESS_DENIED_ERROR",
+  "ER_BAD_DB_ERROR",
+  "ER_CLIENT_INTERACTION_TIMEOUT",
+  "ER_SERVER_OFFLINE_MODE",
+  "ER_OPTION_PREVENTS_STATEMENT", // read-only replica (super_read_only)
+]);
+
+/** Errors after which the whole transaction was rolled back and may simply be run again. */
+export function isRetryable(error: unknown): boolean {
+  const code = (error as DriverError)?.code;
+  return code === "ER_LOCK_DEADLOCK" || code === "ER_LOCK_WAIT_TIMEOUT";
+}
+
+export function isDuplicateKey(error: unknown): boolean {
+  return (error as DriverError)?.code === "ER_DUP_ENTRY";
+}
+
+export function isMissingTable(error: unknown): boolean {
+  return (error as DriverError)?.code === "ER_NO_SUCH_TABLE";
+}
+
+export function isAccessDenied(error: unknown): boolean {
+  const code = (error as DriverError)?.code;
+  return code === "ER_TABLEACCESS_DENIED_ERROR" || code === "ER_DBACCESS_DENIED_ERROR" || code === "ER_SPECIFIC_ACCESS_DENIED_ERROR";
+}
+
+/** A summary of a driver error that is safe to log: code and server message, no SQL, no values. */
+export function describeDriverError(error: unknown): string {
+  const e = error as DriverError;
+  return [e?.code, e?.message].filter(Boolean).join(": ") || String(error);
+}
+
+/** Maps a mysql2 error to a `CheckpointerError`; the driver error is kept only as a safe summary. */
+export function toCheckpointerError(error: unknown, maxAllowedPacket?: number): CheckpointerError {
+  if (error instanceof CheckpointerError) return error;
+  const e = error as DriverError;
+  const cause = { cause: { code: e?.code, errno: e?.errno, sqlState: e?.sqlState, message: e?.message } };
+  const summary = describeDriverError(error);
+  if (e?.code === "ER_NET_PACKET_TOO_LARGE" || e?.code === "ER_TOO_BIG_ROWSIZE" || e?.code === "ER_WARN_ALLOWED_PACKET_OVERFLOWED") {
+    const limit = maxAllowedPacket ? ` (max_allowed_packet is ${maxAllowedPacket} bytes)` : "";
+    return new CheckpointerError("TOO_LARGE", `checkpoint is larger than the MySQL server accepts${limit}: ${summary}`, cause);
+  }
+  if (isDuplicateKey(error)) return new CheckpointerError("CONFLICT", `already exists: ${summary}`, cause);
+  if (isRetryable(error)) return new CheckpointerError("CONFLICT", `gave up after repeated lock conflicts: ${summary}`, cause);
+  if (isMissingTable(error)) {
+    return new CheckpointerError("SCHEMA", `checkpointer tables are missing (${summary}); run ensureSchema() or mysql-init/ SQL`, cause);
+  }
+  if ((e?.code && UNAVAILABLE.has(e.code)) || e?.fatal) {
+    return new CheckpointerError("UNAVAILABLE", `MySQL is unavailable: ${summary}`, cause);
+  }
+  return new CheckpointerError("UNAVAILABLE", `MySQL error: ${summary}`, cause);
+}

@@ -1,0 +1,108 @@
+import { DEFAULT_TABLE_PREFIX } from "./config.js";
+
+/** Every table the module owns, for one table prefix. */
+export interface TableNames {
+  migrations: string;
+  threads: string;
+  checkpoints: string;
+}
+
+export function tableNames(prefix: string): TableNames {
+  return {
+    migrations: `${prefix}schema_migrations`,
+    threads: `${prefix}threads`,
+    checkpoints: `${prefix}checkpoints`,
+  };
+}
+
+export interface Migration {
+  name: string;
+  /** Idempotent statements: DDL commits on its own in MySQL, so a half-run step must be safe to re-run. */
+  statements(t: TableNames): string[];
+}
+
+// Ids compare byte for byte: utf8mb4_0900_bin is binary and NO PAD (utf8mb4_bin would make
+// "a" and "a " the same key). 255 characters = 1020 bytes, inside InnoDB's 3072-byte key limit.
+const ID = "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin";
+
+/**
+ * The ordered migrations; a migration's version is its position + 1. Append, never edit:
+ * databases record which versions ran in the migrations table.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: "checkpointer threads and checkpoints",
+    statements: (t) => [
+      // One row per thread: a copy of its latest checkpoint's header, so listings and
+      // metadata queries never touch the (large) checkpoint rows.
+      `CREATE TABLE IF NOT EXISTS \`${t.threads}\` (
+  thread_id ${ID} NOT NULL,
+  next_seq BIGINT UNSIGNED NOT NULL,
+  latest_seq BIGINT UNSIGNED NOT NULL,
+  latest_checkpoint_id ${ID} NOT NULL,
+  parent_checkpoint_id ${ID} NULL,
+  updated_at DATETIME(6) NOT NULL,
+  expires_at DATETIME(6) NULL,
+  metadata JSON NOT NULL,
+  metadata_index JSON NOT NULL COMMENT 'hashes of top-level key/value pairs, for the multi-valued index',
+  PRIMARY KEY (thread_id),
+  KEY updated (updated_at, thread_id),
+  KEY expires (expires_at),
+  KEY metadata_kv ((CAST(metadata_index AS CHAR(32) ARRAY)))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+      // Every save is a row; seq orders a thread's history and is never reused.
+      `CREATE TABLE IF NOT EXISTS \`${t.checkpoints}\` (
+  thread_id ${ID} NOT NULL,
+  seq BIGINT UNSIGNED NOT NULL,
+  checkpoint_id ${ID} NOT NULL,
+  parent_checkpoint_id ${ID} NULL,
+  created_at DATETIME(6) NOT NULL,
+  expires_at DATETIME(6) NULL,
+  metadata JSON NOT NULL,
+  state LONGBLOB NOT NULL,
+  search_text LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci NOT NULL,
+  PRIMARY KEY (thread_id, seq),
+  UNIQUE KEY checkpoint_id (thread_id, checkpoint_id),
+  KEY created (created_at),
+  KEY expires (expires_at),
+  FULLTEXT KEY search (search_text)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+    ],
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrationsTableSql(t: TableNames): string {
+  return `CREATE TABLE IF NOT EXISTS \`${t.migrations}\` (
+  version INT UNSIGNED NOT NULL,
+  name VARCHAR(200) NOT NULL,
+  applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`;
+}
+
+export function recordMigrationSql(t: TableNames): string {
+  return `INSERT IGNORE INTO \`${t.migrations}\` (version, name) VALUES (?, ?)`;
+}
+
+/**
+ * The whole schema as one SQL script, for DBAs and for the MySQL image's
+ * /docker-entrypoint-initdb.d (see mysql-init/). Same statements the module runs itself.
+ */
+export function renderSchemaSql(prefix: string = DEFAULT_TABLE_PREFIX): string {
+  const t = tableNames(prefix);
+  const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const parts = [
+    "-- Checkpointer schema. Generated from checkpointer/mysql/schema.ts: do not edit;",
+    "-- regenerate with `npm run schema:generate`. Valid on MySQL 8.0.19 and later.",
+    "",
+    `${migrationsTableSql(t)};`,
+  ];
+  MIGRATIONS.forEach((migration, i) => {
+    parts.push("", `-- v${i + 1}: ${migration.name}`);
+    for (const statement of migration.statements(t)) parts.push(`${statement};`);
+    parts.push(`${recordMigrationSql(t).replace("(?, ?)", `(${i + 1}, ${quote(migration.name)})`)};`);
+  });
+  return `${parts.join("\n")}\n`;
+}

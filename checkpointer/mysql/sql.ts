@@ -1,0 +1,135 @@
+import type { TableNames } from "./schema.js";
+
+// Time conditions take the clock as a parameter (`?`), so TTL and vacuum follow one clock.
+const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > ?)`;
+
+/**
+ * Every statement the MySQL backend runs, as fixed text: mysql2 prepares each distinct string
+ * once per connection, so none is built per call (that would leak prepared statements).
+ */
+export function statements(t: TableNames) {
+  const threads = `\`${t.threads}\``;
+  const checkpoints = `\`${t.checkpoints}\``;
+  return {
+    /**
+     * Save, step 1: lock the thread row (creating it), take the next seq and make the new
+     * checkpoint its latest. ON DUPLICATE KEY UPDATE assigns left to right and later
+     * assignments see earlier ones, so the parent is read before latest_checkpoint_id changes.
+     * An expired thread restarts with no parent.
+     * Params: threadId, checkpointId, now, expiresAt, metadata, metadataIndex.
+     */
+    saveThread: `INSERT INTO ${threads}
+  (thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index)
+VALUES (?, 2, 1, ?, NULL, ?, ?, ?, ?) AS n
+ON DUPLICATE KEY UPDATE
+  parent_checkpoint_id = IF(${threads}.expires_at IS NULL OR ${threads}.expires_at > n.updated_at, ${threads}.latest_checkpoint_id, NULL),
+  latest_seq = ${threads}.next_seq,
+  next_seq = ${threads}.next_seq + 1,
+  latest_checkpoint_id = n.latest_checkpoint_id,
+  updated_at = n.updated_at,
+  expires_at = n.expires_at,
+  metadata = n.metadata,
+  metadata_index = n.metadata_index`,
+
+    /**
+     * Save, step 2: the checkpoint row, copied from the locked thread row plus the state. The
+     * compare-and-set is in the WHERE: no row inserted means the thread moved on.
+     * Params: state, searchText, threadId, checkParent (0/1), expectedParent.
+     */
+    saveCheckpoint: `INSERT INTO ${checkpoints}
+  (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text)
+SELECT thread_id, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, ?, ?
+FROM ${threads} WHERE thread_id = ? AND (? = 0 OR parent_checkpoint_id <=> ?)`,
+
+    loadLatest: `SELECT c.state FROM ${threads} t
+JOIN ${checkpoints} c ON c.thread_id = t.thread_id AND c.seq = t.latest_seq
+WHERE t.thread_id = ? AND ${VISIBLE("t")}`,
+
+    loadById: `SELECT c.state FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`,
+
+    listCheckpoints: `SELECT c.checkpoint_id FROM ${checkpoints} c
+WHERE c.thread_id = ? AND ${VISIBLE("c")} ORDER BY c.seq DESC LIMIT ?`,
+
+    threadExists: `SELECT 1 AS found FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")}`,
+
+    checkpointExists: `SELECT 1 AS found FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`,
+
+    infoLatest: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.parent_checkpoint_id, t.updated_at AS created_at, t.metadata
+FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")}`,
+
+    infoById: `SELECT c.thread_id, c.checkpoint_id, c.parent_checkpoint_id, c.created_at, c.metadata
+FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`,
+
+    lockThread: `SELECT latest_seq FROM ${threads} WHERE thread_id = ? FOR UPDATE`,
+    lockThreadShared: `SELECT t.latest_seq FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")} FOR SHARE`,
+    lockThreadExpiry: `SELECT t.expires_at FROM ${threads} t WHERE t.thread_id = ? FOR UPDATE`,
+    checkpointSeq: `SELECT seq FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`,
+    deleteCheckpoint: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND seq = ?`,
+    newestCheckpoint: `SELECT seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata
+FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`,
+    repointThread: `UPDATE ${threads} SET latest_seq = ?, latest_checkpoint_id = ?, parent_checkpoint_id = ?,
+  updated_at = ?, expires_at = ?, metadata = ?, metadata_index = ? WHERE thread_id = ?`,
+    // The thread row first: saves lock it first too, so the two never deadlock.
+    deleteThreadRow: `DELETE FROM ${threads} WHERE thread_id = ?`,
+    deleteThreadCheckpoints: `DELETE FROM ${checkpoints} WHERE thread_id = ?`,
+
+    // Listings read the thread table only, newest first; ties broken by thread id.
+    listThreads: `SELECT t.thread_id FROM ${threads} t WHERE ${VISIBLE("t")}
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+    listThreadsPrefix: `SELECT t.thread_id FROM ${threads} t WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")}
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+    listThreadsAfter: `SELECT t.thread_id FROM ${threads} t
+WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} AND (t.updated_at < ? OR (t.updated_at = ? AND t.thread_id < ?))
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+    cursorPosition: `SELECT updated_at FROM ${threads} WHERE thread_id = ?`,
+
+    listWithMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
+WHERE ${VISIBLE("t")} ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+
+    /** Uses the multi-valued index on metadata_index. Params: pair hash, now, limit. */
+    queryByMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
+WHERE ? MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+
+    /**
+     * Full-text search over each thread's latest checkpoint. Ranks in a derived table that
+     * carries no text (sorting wide rows can exhaust the sort buffer), then fetches the text
+     * of the few winners. Params: query, query, now, limit.
+     */
+    search: `SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
+  SELECT c.thread_id, c.seq, c.checkpoint_id, t.updated_at, MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score
+  FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id AND t.latest_seq = c.seq
+  WHERE MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}
+  ORDER BY score DESC, t.updated_at DESC LIMIT ?
+) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`,
+
+    // Vacuum: threads whose latest checkpoint is dead go whole. Params: cutoff, now, batch.
+    deadThreads: `SELECT thread_id FROM ${threads} WHERE updated_at < ? OR expires_at <= ? LIMIT ?`,
+    /**
+     * Dead checkpoints of live threads, except the latest and the newest `keepLast`.
+     * Params: cutoff, now, keepLast, batch.
+     */
+    deadCheckpoints: `SELECT c.thread_id, c.seq FROM ${checkpoints} c
+JOIN ${threads} t ON t.thread_id = c.thread_id
+WHERE (c.created_at < ? OR c.expires_at <= ?) AND c.seq < t.latest_seq
+  AND (SELECT COUNT(*) FROM ${checkpoints} n WHERE n.thread_id = c.thread_id AND n.seq > c.seq) >= ?
+LIMIT ?`,
+    // Re-checked under the row lock: a save may have revived the thread since it was picked.
+    lockDeadThread: `SELECT thread_id FROM ${threads} WHERE thread_id = ? AND (updated_at < ? OR expires_at <= ?) FOR UPDATE`,
+    // Never the latest, even if a delete moved the pointer since the batch was picked.
+    deleteDeadCheckpoint: `DELETE FROM ${checkpoints}
+WHERE thread_id = ? AND seq = ? AND seq < (SELECT latest_seq FROM ${threads} WHERE thread_id = ?)`,
+
+    copyThreadRow: `INSERT INTO ${threads}
+  (thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index)
+SELECT ?, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index
+FROM ${threads} WHERE thread_id = ?`,
+    copyCheckpoints: `INSERT INTO ${checkpoints}
+  (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text)
+SELECT ?, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text
+FROM ${checkpoints} WHERE thread_id = ?`,
+
+    schemaVersion: `SELECT MAX(version) AS version FROM \`${t.migrations}\``,
+  };
+}
+
+export type Statements = ReturnType<typeof statements>;

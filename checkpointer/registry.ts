@@ -1,0 +1,48 @@
+import { CheckpointerError } from "./errors.js";
+import { FileCheckpointer } from "./file.js";
+import { MemoryCheckpointer } from "./memory.js";
+import { MySQLConfig } from "./mysql/config.js";
+import { mysqlCheckpointer } from "./mysql/checkpointer.js";
+import type { Checkpointer } from "./types.js";
+
+/** Makes a checkpointer from a spec string such as `file:./data`; the name is the part before `:`. */
+export type CheckpointerFactory = (spec: string) => Checkpointer<unknown>;
+
+const factories = new Map<string, CheckpointerFactory>([
+  ["memory", () => new MemoryCheckpointer()],
+  [
+    "file",
+    (spec) => {
+      const directory = spec.slice("file:".length);
+      if (!directory) throw new CheckpointerError("INVALID_INPUT", 'file checkpointer needs a directory: "file:<dir>"');
+      return new FileCheckpointer({ directory });
+    },
+  ],
+  ["mysql", (spec) => mysqlCheckpointer(spec === "mysql" ? MySQLConfig.fromEnv() : MySQLConfig.fromUrl(spec))],
+]);
+
+/**
+ * A checkpointer from a spec: `"memory"`, `"file:<dir>"`, `"mysql"` (reads `MYSQL_URL`),
+ * `"mysql://user:pass@host:port/db"`, or any name given to `registerCheckpointer`.
+ */
+export function getCheckpointer<S = unknown>(spec: string): Checkpointer<S> {
+  if (typeof spec !== "string" || spec === "") throw new CheckpointerError("INVALID_INPUT", "checkpointer spec must be a non-empty string");
+  const name = spec.split(":", 1)[0]!.toLowerCase();
+  const factory = factories.get(name);
+  if (!factory) {
+    throw new CheckpointerError("INVALID_INPUT", `unknown checkpointer ${JSON.stringify(name)}; known: ${listCheckpointers().join(", ")}`);
+  }
+  return factory(spec) as Checkpointer<S>;
+}
+
+/** Adds (or replaces) a named checkpointer for `getCheckpointer`. */
+export function registerCheckpointer(name: string, factory: CheckpointerFactory): void {
+  if (!/^[a-z][a-z0-9+.-]*$/.test(name)) {
+    throw new CheckpointerError("INVALID_INPUT", "checkpointer name must be lower-case letters, digits, '+', '.' or '-'");
+  }
+  factories.set(name, factory);
+}
+
+export function listCheckpointers(): string[] {
+  return [...factories.keys()].sort();
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Runs a real MySQL server (not MariaDB) on a Debian host without Docker.
+#
+# Debian stable ships only MariaDB; Debian unstable ships MySQL's
+# `mysql-server-core`. We debootstrap a minimal sid root that holds it (cached
+# outside the checkout, ~40 s the first time) and run mysqld inside it with
+# chroot. Needs root (debootstrap and chroot do).
+#
+#   scripts/mysql-local.sh start [--fresh]   start (--fresh: wipe the data first)
+#   scripts/mysql-local.sh stop
+#   scripts/mysql-local.sh status
+#   scripts/mysql-local.sh url               print the MYSQL_URL to use
+#
+# Settings (environment): MYSQL_LOCAL_HOME (cache folder, default
+# ~/.cache/agent-mysql), MYSQL_LOCAL_PORT (3307), MYSQL_LOCAL_DATABASE (agent).
+set -euo pipefail
+
+home_dir=${MYSQL_LOCAL_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/agent-mysql}
+port=${MYSQL_LOCAL_PORT:-3307}
+database=${MYSQL_LOCAL_DATABASE:-agent}
+root_fs="$home_dir/rootfs"
+datadir="/var/lib/mysql-$port"          # inside the chroot
+pidfile="/run/mysqld/mysqld-$port.pid"  # inside the chroot
+logfile="/var/log/mysqld-$port.log"     # inside the chroot
+
+die() { echo "mysql-local: $*" >&2; exit 1; }
+url() { echo "mysql://root@127.0.0.1:$port/$database"; }
+
+case "$database" in
+  *[!A-Za-z0-9_]* | "") die "MYSQL_LOCAL_DATABASE must match [A-Za-z0-9_]+" ;;
+esac
+
+running_pid() {
+  local pid
+  [ -f "$root_fs$pidfile" ] || return 1
+  pid=$(cat "$root_fs$pidfile" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+bootstrap() {
+  [ -x "$root_fs/usr/sbin/mysqld" ] && return 0
+  [ "$(id -u)" = 0 ] || die "the first start needs root (debootstrap, chroot)"
+  if ! command -v debootstrap >/dev/null; then
+    echo "mysql-local: installing debootstrap" >&2
+    apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+  fi
+  echo "mysql-local: bootstrapping Debian sid with mysql-server-core into $root_fs" >&2
+  rm -rf "$root_fs.partial"
+  mkdir -p "$home_dir"
+  # Built under another name and renamed, so an interrupted run is never
+  # mistaken for a finished root.
+  debootstrap --variant=minbase --include=mysql-server-core sid "$root_fs.partial" \
+    >"$home_dir/debootstrap.log" 2>&1 \
+    || die "debootstrap failed; see $home_dir/debootstrap.log"
+  mv "$root_fs.partial" "$root_fs"
+}
+
+start() {
+  local fresh=${1:-}
+  [ "$(id -u)" = 0 ] || die "start needs root (chroot)"
+  if pid=$(running_pid); then
+    [ "$fresh" = --fresh ] || { echo "mysql-local: already running (pid $pid)" >&2; url; return 0; }
+    stop
+  fi
+  bootstrap
+  mkdir -p "$root_fs/run/mysqld" "$root_fs/var/log"
+  [ "$fresh" = --fresh ] && rm -rf "${root_fs:?}$datadir"
+  if [ ! -d "$root_fs$datadir/mysql" ]; then
+    rm -rf "${root_fs:?}$datadir"
+    chroot "$root_fs" mysqld --no-defaults --initialize-insecure --user=root \
+      --datadir="$datadir" --log-error="$logfile.init" \
+      || die "mysqld --initialize failed; see $root_fs$logfile.init"
+  fi
+  # --init-file runs at every start: it makes sure the database exists
+  # without needing a client in the chroot.
+  echo "CREATE DATABASE IF NOT EXISTS \`$database\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;" \
+    >"$root_fs/run/mysqld/init-$port.sql"
+  : >"$root_fs$logfile"
+  setsid chroot "$root_fs" mysqld --no-defaults --user=root --datadir="$datadir" \
+    --port="$port" --bind-address=127.0.0.1 --mysqlx=OFF --secure-file-priv="" \
+    --socket="/run/mysqld/mysqld-$port.sock" --pid-file="$pidfile" \
+    --log-error="$logfile" --init-file="/run/mysqld/init-$port.sql" \
+    </dev/null >/dev/null 2>&1 &
+  for _ in $(seq 1 120); do
+    if grep -q "ready for connections.*port: $port" "$root_fs$logfile" 2>/dev/null; then
+      echo "mysql-local: MySQL $(chroot "$root_fs" mysqld --version | grep -o 'Ver [^ ]*') on 127.0.0.1:$port" >&2
+      url
+      return 0
+    fi
+    sleep 0.5
+  done
+  tail -n 20 "$root_fs$logfile" >&2 || true
+  die "mysqld did not become ready within 60 s"
+}
+
+stop() {
+  local pid
+  pid=$(running_pid) || { echo "mysql-local: not running" >&2; return 0; }
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  die "mysqld (pid $pid) did not stop within 30 s"
+}
+
+case "${1:-}" in
+  start) start "${2:-}" ;;
+  stop) stop ;;
+  status) if pid=$(running_pid); then echo "running (pid $pid): $(url)"; else echo "not running"; exit 3; fi ;;
+  url) url ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
