@@ -40,8 +40,8 @@ function metadataIndex(metadata: Metadata): string {
   return JSON.stringify(Object.entries(metadata).map(([k, v]) => metadataPairHash(k, v)));
 }
 
-type Row = RowDataPacket & Record<string, unknown>;
-type Param = string | number | Date | Buffer | null;
+export type Row = RowDataPacket & Record<string, unknown>;
+export type Param = string | number | Date | Buffer | null;
 
 /**
  * The MySQL storage layer: owns one lazily created pool and every SQL statement, and works on
@@ -113,7 +113,7 @@ export class MySQLBackend implements StorageBackend {
     const expiresAt = this.config.ttlSeconds === undefined ? null : new Date(now + this.config.ttlSeconds * 1000);
     const metadata = JSON.stringify(write.metadata);
     const checkParent = write.parentCheckpointId !== undefined;
-    await this.#transaction(async (conn) => {
+    await this.transaction(async (conn) => {
       await conn.execute(this.#sql.saveThread, [write.threadId, write.checkpointId, new Date(now), expiresAt, metadata, metadataIndex(write.metadata)]);
       const [inserted] = await conn.execute<ResultSetHeader>(this.#sql.saveCheckpoint, [
         Buffer.from(write.document, "utf8"),
@@ -128,20 +128,19 @@ export class MySQLBackend implements StorageBackend {
 
   async load(threadId: string, checkpointId?: string): Promise<string | null> {
     const rows = await (checkpointId === undefined
-      ? this.#query(this.#sql.loadLatest, [threadId, this.#date()])
-      : this.#query(this.#sql.loadById, [threadId, checkpointId, this.#date()]));
+      ? this.query(this.#sql.loadLatest, [threadId, this.#date()])
+      : this.query(this.#sql.loadById, [threadId, checkpointId, this.#date()]));
     const state = rows[0]?.state as Buffer | undefined;
     return state === undefined ? null : state.toString("utf8");
   }
 
   async listCheckpoints(threadId: string, limit: number): Promise<string[]> {
-    const rows = await this.#query(this.#sql.listCheckpoints, [threadId, this.#date(), String(limit)]);
+    const rows = await this.query(this.#sql.listCheckpoints, [threadId, this.#date(), String(limit)]);
     return rows.map((r) => r.checkpoint_id as string);
   }
 
   async delete(threadId: string, checkpointId?: string): Promise<boolean> {
-    await this.ensureSchema();
-    return this.#transaction(async (conn) => {
+    return this.transaction(async (conn) => {
       if (checkpointId === undefined) {
         const [thread] = await conn.execute<ResultSetHeader>(this.#sql.deleteThreadRow, [threadId]);
         const [history] = await conn.execute<ResultSetHeader>(this.#sql.deleteThreadCheckpoints, [threadId]);
@@ -160,8 +159,8 @@ export class MySQLBackend implements StorageBackend {
 
   async exists(threadId: string, checkpointId?: string): Promise<boolean> {
     const rows = await (checkpointId === undefined
-      ? this.#query(this.#sql.threadExists, [threadId, this.#date()])
-      : this.#query(this.#sql.checkpointExists, [threadId, checkpointId, this.#date()]));
+      ? this.query(this.#sql.threadExists, [threadId, this.#date()])
+      : this.query(this.#sql.checkpointExists, [threadId, checkpointId, this.#date()]));
     return rows.length > 0;
   }
 
@@ -170,22 +169,22 @@ export class MySQLBackend implements StorageBackend {
     const pattern = `${options.prefix.replace(/[!%_]/g, "!$&")}%`;
     let rows: Row[];
     if (options.cursor !== undefined) {
-      const [position] = await this.#query(this.#sql.cursorPosition, [options.cursor]);
+      const [position] = await this.query(this.#sql.cursorPosition, [options.cursor]);
       if (!position) throw new CheckpointerError("INVALID_INPUT", "cursor names no thread (it may have been deleted)");
       const at = position.updated_at as Date;
-      rows = await this.#query(this.#sql.listThreadsAfter, [pattern, this.#date(), at, at, options.cursor, limit]);
+      rows = await this.query(this.#sql.listThreadsAfter, [pattern, this.#date(), at, at, options.cursor, limit]);
     } else if (options.prefix === "") {
-      rows = await this.#query(this.#sql.listThreads, [this.#date(), limit]);
+      rows = await this.query(this.#sql.listThreads, [this.#date(), limit]);
     } else {
-      rows = await this.#query(this.#sql.listThreadsPrefix, [pattern, this.#date(), limit]);
+      rows = await this.query(this.#sql.listThreadsPrefix, [pattern, this.#date(), limit]);
     }
     return rows.map((r) => r.thread_id as string);
   }
 
   async getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null> {
     const rows = await (checkpointId === undefined
-      ? this.#query(this.#sql.infoLatest, [threadId, this.#date()])
-      : this.#query(this.#sql.infoById, [threadId, checkpointId, this.#date()]));
+      ? this.query(this.#sql.infoLatest, [threadId, this.#date()])
+      : this.query(this.#sql.infoById, [threadId, checkpointId, this.#date()]));
     const row = rows[0];
     if (!row) return null;
     return {
@@ -198,7 +197,7 @@ export class MySQLBackend implements StorageBackend {
   }
 
   async queryByMetadata(key: string, value: JsonValue, limit: number): Promise<ThreadSummary[]> {
-    const rows = await this.#query(this.#sql.queryByMetadata, [metadataPairHash(key, value), this.#date(), String(limit)]);
+    const rows = await this.query(this.#sql.queryByMetadata, [metadataPairHash(key, value), this.#date(), String(limit)]);
     // The index matches a 128-bit hash; confirm the value itself so equality stays exact.
     const wanted = canonicalJson(value);
     return rows
@@ -210,7 +209,7 @@ export class MySQLBackend implements StorageBackend {
   }
 
   async listWithMetadata(limit: number): Promise<ThreadSummary[]> {
-    return (await this.#query(this.#sql.listWithMetadata, [this.#date(), String(limit)])).map(summary);
+    return (await this.query(this.#sql.listWithMetadata, [this.#date(), String(limit)])).map(summary);
   }
 
   async vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
@@ -220,9 +219,9 @@ export class MySQLBackend implements StorageBackend {
     let deleted = 0;
     // Small batches in short transactions, so concurrent saves wait at most one batch.
     for (;;) {
-      const rows = await this.#query(this.#sql.deadThreads, [cutoff, now, String(VACUUM_BATCH)]);
+      const rows = await this.query(this.#sql.deadThreads, [cutoff, now, String(VACUUM_BATCH)]);
       for (const row of rows) {
-        deleted += await this.#transaction(async (conn) => {
+        deleted += await this.transaction(async (conn) => {
           const [locked] = await conn.execute<Row[]>(this.#sql.lockDeadThread, [row.thread_id, cutoff, now]);
           if (locked.length === 0) return 0;
           await conn.execute(this.#sql.deleteThreadRow, [row.thread_id]);
@@ -233,7 +232,7 @@ export class MySQLBackend implements StorageBackend {
       if (rows.length < VACUUM_BATCH) break;
     }
     for (;;) {
-      const rows = await this.#query(this.#sql.deadCheckpoints, [cutoff, now, String(options.keepLast), String(VACUUM_BATCH)]);
+      const rows = await this.query(this.#sql.deadCheckpoints, [cutoff, now, String(options.keepLast), String(VACUUM_BATCH)]);
       for (const row of rows) {
         const [result] = await this.#run<ResultSetHeader>(this.#sql.deleteDeadCheckpoint, [row.thread_id as string, row.seq as number, row.thread_id as string]);
         deleted += result.affectedRows;
@@ -244,8 +243,7 @@ export class MySQLBackend implements StorageBackend {
   }
 
   async copyThread(sourceThreadId: string, destThreadId: string): Promise<boolean> {
-    await this.ensureSchema();
-    return this.#transaction(async (conn) => {
+    return this.transaction(async (conn) => {
       const [source] = await conn.execute<Row[]>(this.#sql.lockThreadShared, [sourceThreadId, this.#date()]);
       if (source.length === 0) return false;
       const [dest] = await conn.execute<Row[]>(this.#sql.lockThreadExpiry, [destThreadId]);
@@ -265,7 +263,7 @@ export class MySQLBackend implements StorageBackend {
   }
 
   async search(query: string, limit: number): Promise<SearchHit[]> {
-    const rows = await this.#query(this.#sql.search, [query, query, this.#date(), String(limit)]);
+    const rows = await this.query(this.#sql.search, [query, query, this.#date(), String(limit)]);
     return rows
       .map((r) => ({ r, score: Number(r.score), at: (r.updated_at as Date).getTime() }))
       .sort((a, b) => b.score - a.score || b.at - a.at)
@@ -323,7 +321,8 @@ export class MySQLBackend implements StorageBackend {
     }
   }
 
-  async #query(sql: string, params: Param[]): Promise<Row[]> {
+  /** One prepared statement on the pool, after `ensureSchema()`; errors as `CheckpointerError`. */
+  async query(sql: string, params: Param[]): Promise<Row[]> {
     const [rows] = await this.#run<Row[]>(sql, params);
     return rows;
   }
@@ -338,10 +337,12 @@ export class MySQLBackend implements StorageBackend {
   }
 
   /**
-   * Runs `work` in one transaction on one connection. Deadlocks and lock wait timeouts roll the
-   * whole transaction back, so it is simply run again (a few times).
+   * Runs `work` in one transaction on one connection, after `ensureSchema()`. Deadlocks and lock
+   * wait timeouts roll the whole transaction back, so it is simply run again (a few times).
+   * Driver errors come out as `CheckpointerError`. Public for extensions (the LangGraph saver).
    */
-  async #transaction<T>(work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    await this.ensureSchema();
     for (let attempt = 1; ; attempt++) {
       let conn: PoolConnection;
       try {

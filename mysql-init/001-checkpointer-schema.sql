@@ -1,0 +1,43 @@
+-- Checkpointer schema. Generated from checkpointer/mysql/schema.ts: do not edit;
+-- regenerate with `npm run schema:generate`. Valid on MySQL 8.0.19 and later.
+
+CREATE TABLE IF NOT EXISTS `cp_schema_migrations` (
+  version INT UNSIGNED NOT NULL,
+  name VARCHAR(200) NOT NULL,
+  applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+
+-- v1: checkpointer threads and checkpoints
+CREATE TABLE IF NOT EXISTS `cp_threads` (
+  thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  next_seq BIGINT UNSIGNED NOT NULL,
+  latest_seq BIGINT UNSIGNED NOT NULL,
+  latest_checkpoint_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  parent_checkpoint_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NULL,
+  updated_at DATETIME(6) NOT NULL,
+  expires_at DATETIME(6) NULL,
+  metadata JSON NOT NULL,
+  metadata_index JSON NOT NULL COMMENT 'hashes of top-level key/value pairs, for the multi-valued index',
+  PRIMARY KEY (thread_id),
+  KEY updated (updated_at, thread_id),
+  KEY expires (expires_at),
+  KEY metadata_kv ((CAST(metadata_index AS CHAR(32) ARRAY)))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+CREATE TABLE IF NOT EXISTS `cp_checkpoints` (
+  thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  seq BIGINT UNSIGNED NOT NULL,
+  checkpoint_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  parent_checkpoint_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NULL,
+  created_at DATETIME(6) NOT NULL,
+  expires_at DATETIME(6) NULL,
+  metadata JSON NOT NULL,
+  state LONGBLOB NOT NULL,
+  search_text LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci NOT NULL,
+  PRIMARY KEY (thread_id, seq),
+  UNIQUE KEY checkpoint_id (thread_id, checkpoint_id),
+  KEY created (created_at),
+  KEY expires (expires_at),
+  FULLTEXT KEY search (search_text)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (1, 'checkpointer threads and checkpoints');
