@@ -99,7 +99,8 @@ export class LocalBackend implements StorageBackend {
       if (record?.checkpoints.some((c) => c.checkpointId === write.checkpointId)) {
         throw new CheckpointerError("CONFLICT", `checkpoint ${JSON.stringify(write.checkpointId)} already exists in this thread`);
       }
-      const seq = record?.nextSeq ?? 1;
+      // Seqs are never reused, even when an expired thread restarts: old blobs may still be on disk.
+      const seq = stored?.nextSeq ?? 1;
       const next: ThreadRecord = {
         threadId: write.threadId,
         nextSeq: seq + 1,

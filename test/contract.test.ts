@@ -1,0 +1,610 @@
+// The checkpointer contract (shared/checkpointer-contract.md), one suite run against every
+// checkpointer: memory, file, and MySQL on a real server.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  CheckpointerError,
+  FileCheckpointer,
+  MemoryCheckpointer,
+  mysqlCheckpointer,
+  type Checkpointer,
+  type CheckpointerErrorCode,
+} from "../checkpointer/index.js";
+import { freshDatabase } from "./support/databases.js";
+
+interface State {
+  messages: { role: string; content: string }[];
+  step?: number;
+}
+
+interface Clock {
+  now: () => number;
+  advanceDays(days: number): void;
+  advanceSeconds(seconds: number): void;
+}
+
+interface Harness {
+  name: string;
+  /** Unavailable reason, or null when the harness can run. */
+  skip: () => string | null;
+  setup?: () => Promise<void>;
+  make: (options: { clock: Clock; ttlSeconds?: number }) => Promise<Checkpointer<State>>;
+  teardown?: () => Promise<void>;
+}
+
+function newClock(): Clock {
+  let t = Date.UTC(2026, 0, 1, 12, 0, 0);
+  return {
+    now: () => t,
+    advanceDays: (days) => void (t += days * 86_400_000),
+    advanceSeconds: (seconds) => void (t += seconds * 1000),
+  };
+}
+
+let fileRoot = "";
+let mysqlDb: Awaited<ReturnType<typeof freshDatabase>> | undefined;
+
+const harnesses: Harness[] = [
+  {
+    name: "MemoryCheckpointer",
+    skip: () => null,
+    make: async ({ clock, ttlSeconds }) => new MemoryCheckpointer<State>({ now: clock.now, ttlSeconds }),
+  },
+  {
+    name: "FileCheckpointer",
+    skip: () => null,
+    setup: async () => void (fileRoot = await mkdtemp(join(tmpdir(), "cp-file-"))),
+    make: async ({ clock, ttlSeconds }) =>
+      new FileCheckpointer<State>({ directory: await mkdtemp(join(fileRoot, "t-")), now: clock.now, ttlSeconds }),
+    teardown: () => rm(fileRoot, { recursive: true, force: true }),
+  },
+  {
+    name: "MySQL",
+    skip: () => (inject("mysqlUrl") ? null : inject("mysqlSkipReason")),
+    setup: async () => void (mysqlDb = await freshDatabase(inject("mysqlUrl")!, "contract")),
+    // A table prefix per checkpointer: isolated storage in one database, and every test also
+    // exercises creating the schema on first use.
+    make: async ({ clock, ttlSeconds }) =>
+      mysqlCheckpointer<State>(
+        { ...urlFields(mysqlDb!.url), tablePrefix: `c${randomBytes(4).toString("hex")}_`, ttlSeconds, connectionLimit: 20 },
+        { now: clock.now },
+      ),
+    teardown: async () => mysqlDb?.drop(),
+  },
+];
+
+function urlFields(url: string) {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1) };
+}
+
+const conversation = (...contents: string[]): State => ({
+  messages: contents.map((content, i) => ({ role: i % 2 ? "assistant" : "user", content })),
+});
+
+async function expectCode(promise: Promise<unknown>, code: CheckpointerErrorCode): Promise<CheckpointerError> {
+  const error = await promise.then(
+    () => {
+      throw new Error(`expected CheckpointerError ${code}, but the call succeeded`);
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CheckpointerError);
+  expect((error as CheckpointerError).code).toBe(code);
+  return error as CheckpointerError;
+}
+
+describe.each(harnesses)("checkpointer contract: $name", (harness) => {
+  const reason = harness.skip();
+  const open: Checkpointer<State>[] = [];
+  let clock: Clock;
+
+  async function make(options: { ttlSeconds?: number } = {}) {
+    clock = newClock();
+    const cp = await harness.make({ clock, ...options });
+    open.push(cp);
+    return cp;
+  }
+
+  beforeAll(async () => {
+    if (!reason) await harness.setup?.();
+  });
+  afterAll(async () => {
+    await Promise.all(open.map((cp) => cp.close()));
+    if (!reason) await harness.teardown?.();
+  });
+
+  describe.skipIf(reason !== null)(`(${reason ?? "runs"})`, () => {
+    it("reports honest capabilities", async () => {
+      const cp = await make();
+      const caps = cp.capabilities;
+      for (const flag of ["search", "metadataQuery", "vacuum", "branching", "ttl", "listThreads", "listWithMetadata", "persistentCheckpointIds"] as const) {
+        expect(typeof caps[flag]).toBe("boolean");
+      }
+      expect(caps.persistentCheckpointIds).toBe(harness.name !== "MemoryCheckpointer");
+    });
+
+    describe("save and load", () => {
+      it("round-trips a state and returns a generated id", async () => {
+        const cp = await make();
+        const state = conversation("hello", "hi there");
+        const id = await cp.save(state, "t1");
+        expect(id).toMatch(/\S+/);
+        expect(await cp.load("t1")).toEqual(state);
+        expect(await cp.load("t1", id)).toEqual(state);
+      });
+
+      it("uses the given checkpoint id and generates distinct ones", async () => {
+        const cp = await make();
+        expect(await cp.save(conversation("a"), "t1", { checkpointId: "my-id" })).toBe("my-id");
+        const a = await cp.save(conversation("b"), "t1");
+        const b = await cp.save(conversation("c"), "t1");
+        expect(new Set(["my-id", a, b]).size).toBe(3);
+      });
+
+      it("returns null for unknown threads and checkpoints", async () => {
+        const cp = await make();
+        expect(await cp.load("nope")).toBeNull();
+        await cp.save(conversation("x"), "t1");
+        expect(await cp.load("t1", "no-such-checkpoint")).toBeNull();
+      });
+
+      it("stores a copy: mutating the state after save changes nothing", async () => {
+        const cp = await make();
+        const state = conversation("original");
+        await cp.save(state, "t1");
+        state.messages[0]!.content = "mutated";
+        expect((await cp.load("t1"))!.messages[0]!.content).toBe("original");
+      });
+
+      it("keeps every save as history, newest first, and loads any of them", async () => {
+        const cp = await make();
+        const ids: string[] = [];
+        for (let i = 0; i < 12; i++) ids.push(await cp.save({ ...conversation(`m${i}`), step: i }, "t1"));
+        expect(await cp.listCheckpoints("t1")).toEqual(ids.slice(-10).reverse());
+        expect(await cp.listCheckpoints("t1", 3)).toEqual(ids.slice(-3).reverse());
+        expect(await cp.listCheckpoints("t1", 100)).toEqual([...ids].reverse());
+        expect((await cp.load("t1", ids[4]))!.step).toBe(4);
+        expect((await cp.load("t1"))!.step).toBe(11);
+        expect(await cp.listCheckpoints("other")).toEqual([]);
+      });
+
+      it("treats ids as exact strings: case, trailing spaces, : % _ ' and emoji", async () => {
+        const cp = await make();
+        const ids = ["Thread", "thread", "a", "a ", "a:b", "a:latest", "50%_off", "it's", "🧵🧵", "ü", "u\u0308"];
+        for (const id of ids) await cp.save(conversation(`state of ${id}`), id);
+        for (const id of ids) expect((await cp.load(id))!.messages[0]!.content).toBe(`state of ${id}`);
+        expect((await cp.listThreads({ limit: 100 })).sort()).toEqual([...ids].sort());
+      });
+
+      it("accepts ids of 255 code points, emoji included, and rejects 256", async () => {
+        const cp = await make();
+        const longest = "🙂".repeat(255);
+        await cp.save(conversation("x"), longest, { checkpointId: "c".repeat(255) });
+        expect(await cp.exists(longest, "c".repeat(255))).toBe(true);
+        await expectCode(cp.save(conversation("x"), "🙂".repeat(256)), "INVALID_INPUT");
+        await expectCode(cp.save(conversation("x"), "t", { checkpointId: "c".repeat(256) }), "INVALID_INPUT");
+      });
+    });
+
+    describe("invalid input is refused with a typed error and nothing written", () => {
+      it("rejects bad thread and checkpoint ids", async () => {
+        const cp = await make();
+        for (const bad of ["", "\ud800", "a\udc00b", 42 as unknown as string, null as unknown as string]) {
+          await expectCode(cp.save(conversation("x"), bad), "INVALID_INPUT");
+          await expectCode(cp.load(bad), "INVALID_INPUT");
+          await expectCode(cp.delete(bad), "INVALID_INPUT");
+        }
+        await expectCode(cp.load("t", ""), "INVALID_INPUT");
+        expect(await cp.listThreads()).toEqual([]);
+      });
+
+      it("rejects states that cannot be serialised: BigInt, cycles, functions, NaN, Maps", async () => {
+        const cp = await make();
+        const cyclic: Record<string, unknown> = { messages: [] };
+        cyclic.self = cyclic;
+        const bad: unknown[] = [
+          { messages: [], n: 10n },
+          cyclic,
+          { messages: [], f: () => 1 },
+          { messages: [], x: Number.NaN },
+          { messages: [], m: new Map([["a", 1]]) },
+          undefined,
+        ];
+        for (const state of bad) await expectCode(cp.save(state as State, "t1"), "INVALID_INPUT");
+        expect(await cp.exists("t1")).toBe(false);
+      });
+
+      it("rejects bad metadata, limits and options", async () => {
+        const cp = await make();
+        await expectCode(cp.save(conversation("x"), "t1", { metadata: [] as never }), "INVALID_INPUT");
+        await expectCode(cp.save(conversation("x"), "t1", { metadata: { d: new Date() } as never }), "INVALID_INPUT");
+        await expectCode(cp.save(conversation("x"), "t1", { metadata: { big: "x".repeat(70_000) } }), "INVALID_INPUT");
+        expect(await cp.exists("t1")).toBe(false);
+        await cp.save(conversation("x"), "t1");
+        for (const limit of [0, -1, 1.5, 1e9, Number.NaN]) {
+          await expectCode(cp.listCheckpoints("t1", limit), "INVALID_INPUT");
+          await expectCode(cp.listThreads({ limit }), "INVALID_INPUT");
+        }
+        await expectCode(cp.vacuum({ olderThanDays: -1 }), "INVALID_INPUT");
+        await expectCode(cp.vacuum({} as never), "INVALID_INPUT");
+        await expectCode(cp.queryByMetadata("", 1), "INVALID_INPUT");
+        await expectCode(cp.search("   "), "INVALID_INPUT");
+        await expectCode(cp.copyThread("t1", "t1"), "INVALID_INPUT");
+        expect(await cp.listCheckpoints("t1")).toHaveLength(1);
+      });
+    });
+
+    describe("compare-and-set and conflicts", () => {
+      it("saves when the parent is the latest, and refuses otherwise without writing", async () => {
+        const cp = await make();
+        const first = await cp.save(conversation("1"), "t1", { parentCheckpointId: null });
+        const second = await cp.save(conversation("1", "2"), "t1", { parentCheckpointId: first });
+        await expectCode(cp.save(conversation("stale"), "t1", { parentCheckpointId: first }), "CONFLICT");
+        await expectCode(cp.save(conversation("stale"), "t1", { parentCheckpointId: null }), "CONFLICT");
+        await expectCode(cp.save(conversation("stale"), "new-thread", { parentCheckpointId: first }), "CONFLICT");
+        expect(await cp.listCheckpoints("t1")).toEqual([second, first]);
+        expect(await cp.load("t1")).toEqual(conversation("1", "2"));
+        expect(await cp.exists("new-thread")).toBe(false);
+      });
+
+      it("refuses a checkpoint id that already exists in the thread", async () => {
+        const cp = await make();
+        await cp.save(conversation("1"), "t1", { checkpointId: "dup" });
+        await cp.save(conversation("2"), "t1");
+        await expectCode(cp.save(conversation("3"), "t1", { checkpointId: "dup" }), "CONFLICT");
+        expect(await cp.listCheckpoints("t1")).toHaveLength(2);
+        expect(await cp.load("t1")).toEqual(conversation("2"));
+        // The same id in another thread is fine.
+        await cp.save(conversation("4"), "t2", { checkpointId: "dup" });
+      });
+
+      it("lets exactly one of many concurrent compare-and-set saves win", async () => {
+        const cp = await make();
+        const base = await cp.save(conversation("base"), "t1");
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) => cp.save(conversation("base", `r${i}`), "t1", { parentCheckpointId: base })),
+        );
+        const won = results.filter((r) => r.status === "fulfilled");
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === "rejected") expect((r.reason as CheckpointerError).code).toBe("CONFLICT");
+        expect(await cp.listCheckpoints("t1")).toEqual([(won[0] as PromiseFulfilledResult<string>).value, base]);
+      });
+
+      it("loses nothing under concurrent saves to one thread, and keeps one chain of parents", async () => {
+        const cp = await make();
+        const ids = await Promise.all(Array.from({ length: 25 }, (_, i) => cp.save({ ...conversation(`c${i}`), step: i }, "t1")));
+        const history = await cp.listCheckpoints("t1", 100);
+        expect([...history].sort()).toEqual([...ids].sort());
+        // Walk parents from the latest: every checkpoint is visited once, in history order.
+        const chain: string[] = [];
+        for (let at: string | null = history[0]!; at !== null; ) {
+          chain.push(at);
+          at = (await cp.getMetadata("t1", at))!.parentCheckpointId;
+        }
+        expect(chain).toEqual(history);
+      });
+    });
+
+    describe("delete and exists", () => {
+      it("deletes one checkpoint; after deleting the latest, load returns the one before", async () => {
+        const cp = await make();
+        const a = await cp.save(conversation("a"), "t1", { metadata: { v: "a" } });
+        const b = await cp.save(conversation("b"), "t1", { metadata: { v: "b" } });
+        expect(await cp.delete("t1", b)).toBe(true);
+        expect(await cp.load("t1")).toEqual(conversation("a"));
+        expect(await cp.load("t1", b)).toBeNull();
+        expect(await cp.exists("t1", b)).toBe(false);
+        expect((await cp.getMetadata("t1"))!.checkpointId).toBe(a);
+        expect((await cp.getMetadata("t1"))!.metadata).toEqual({ v: "a" });
+        expect(await cp.queryByMetadata("v", "a")).toHaveLength(1);
+        expect(await cp.queryByMetadata("v", "b")).toHaveLength(0);
+        expect(await cp.delete("t1", b)).toBe(false);
+        // The next save continues from the new latest.
+        const c = await cp.save(conversation("c"), "t1");
+        expect((await cp.getMetadata("t1", c))!.parentCheckpointId).toBe(a);
+      });
+
+      it("deletes a middle checkpoint without touching the latest", async () => {
+        const cp = await make();
+        const [a, b, c] = [await cp.save(conversation("a"), "t1"), await cp.save(conversation("b"), "t1"), await cp.save(conversation("c"), "t1")];
+        expect(await cp.delete("t1", b)).toBe(true);
+        expect(await cp.listCheckpoints("t1")).toEqual([c, a]);
+        expect(await cp.load("t1")).toEqual(conversation("c"));
+      });
+
+      it("deleting the only checkpoint, or the thread, removes the thread", async () => {
+        const cp = await make();
+        const only = await cp.save(conversation("a"), "t1");
+        await cp.save(conversation("b"), "t2");
+        await cp.save(conversation("c"), "t2");
+        expect(await cp.delete("t1", only)).toBe(true);
+        expect(await cp.exists("t1")).toBe(false);
+        expect(await cp.delete("t2")).toBe(true);
+        expect(await cp.exists("t2")).toBe(false);
+        expect(await cp.load("t2")).toBeNull();
+        expect(await cp.listCheckpoints("t2")).toEqual([]);
+        expect(await cp.listThreads()).toEqual([]);
+        expect(await cp.delete("t2")).toBe(false);
+      });
+
+      it("exists answers for threads and checkpoints", async () => {
+        const cp = await make();
+        const id = await cp.save(conversation("a"), "t1");
+        expect(await cp.exists("t1")).toBe(true);
+        expect(await cp.exists("t1", id)).toBe(true);
+        expect(await cp.exists("t1", "other")).toBe(false);
+        expect(await cp.exists("t2")).toBe(false);
+      });
+    });
+
+    describe("listing threads", () => {
+      it("lists thread ids, most recently updated first", async () => {
+        const cp = await make();
+        for (const id of ["a", "b", "c"]) {
+          await cp.save(conversation(id), id);
+          clock.advanceSeconds(1);
+        }
+        await cp.save(conversation("a2"), "a");
+        expect(await cp.listThreads()).toEqual(["a", "c", "b"]);
+        expect(await cp.listThreads({ limit: 2 })).toEqual(["a", "c"]);
+      });
+
+      it("matches prefixes literally: % _ and \\ are not wildcards", async () => {
+        const cp = await make();
+        for (const id of ["50%_a", "50%_b", "50x_c", "500_d", "a\\b", "a\\\\c", "ab", "user:1", "user:2", "user1"]) await cp.save(conversation(id), id);
+        expect((await cp.listThreads({ prefix: "50%_" })).sort()).toEqual(["50%_a", "50%_b"]);
+        expect((await cp.listThreads({ prefix: "50_" })).sort()).toEqual([]);
+        expect((await cp.listThreads({ prefix: "a\\" })).sort()).toEqual(["a\\\\c", "a\\b"]);
+        expect((await cp.listThreads({ prefix: "user:" })).sort()).toEqual(["user:1", "user:2"]);
+        expect(await cp.listThreads({ prefix: "%" })).toEqual([]);
+        expect(await cp.listThreads({ prefix: "" })).toHaveLength(10);
+      });
+
+      it("pages with a cursor (the last id of the previous page)", async () => {
+        const cp = await make();
+        const ids = Array.from({ length: 7 }, (_, i) => `p${i}`);
+        for (const id of ids) await cp.save(conversation(id), id); // same clock: ties broken by id
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (;;) {
+          const page = await cp.listThreads({ limit: 3, prefix: "p", ...(cursor && { cursor }) });
+          seen.push(...page);
+          if (page.length < 3) break;
+          cursor = page.at(-1);
+        }
+        expect(seen).toEqual([...ids].reverse());
+        await expectCode(cp.listThreads({ cursor: "no-such-thread" }), "INVALID_INPUT");
+      });
+    });
+
+    describe("metadata", () => {
+      it("keeps the metadata given to save, on the latest and on each checkpoint", async () => {
+        const cp = await make();
+        const first = await cp.save(conversation("a"), "t1", { metadata: { agent: "x", n: 1, tags: ["a", "b"], nested: { deep: true } } });
+        const second = await cp.save(conversation("b"), "t1", { metadata: { agent: "y" } });
+        const latest = await cp.getMetadata("t1");
+        expect(latest).toMatchObject({ threadId: "t1", checkpointId: second, parentCheckpointId: first, metadata: { agent: "y" } });
+        expect(latest!.createdAt).toBeInstanceOf(Date);
+        expect((await cp.getMetadata("t1", first))!).toMatchObject({
+          checkpointId: first,
+          parentCheckpointId: null,
+          metadata: { agent: "x", n: 1, tags: ["a", "b"], nested: { deep: true } },
+        });
+        expect(await cp.getMetadata("t1", "missing")).toBeNull();
+        expect(await cp.getMetadata("missing")).toBeNull();
+        await cp.save(conversation("c"), "t1");
+        expect((await cp.getMetadata("t1"))!.metadata).toEqual({});
+      });
+
+      it("queries the latest metadata by exact JSON equality", async () => {
+        const cp = await make();
+        await cp.save(conversation("1"), "num", { metadata: { v: 1, team: "a" } });
+        await cp.save(conversation("2"), "str", { metadata: { v: "1", team: "a" } });
+        await cp.save(conversation("3"), "obj", { metadata: { v: { b: 2, a: 1 }, team: "b" } });
+        await cp.save(conversation("4"), "nul", { metadata: { v: null } });
+        await cp.save(conversation("5"), "moved", { metadata: { v: 1 } });
+        await cp.save(conversation("6"), "moved", { metadata: { v: 2 } });
+        const ids = async (key: string, value: Parameters<typeof cp.queryByMetadata>[1]) =>
+          (await cp.queryByMetadata(key, value)).map((s) => s.threadId).sort();
+        expect(await ids("v", 1)).toEqual(["num"]);
+        expect(await ids("v", "1")).toEqual(["str"]);
+        expect(await ids("v", { a: 1, b: 2 })).toEqual(["obj"]);
+        expect(await ids("v", null)).toEqual(["nul"]);
+        expect(await ids("v", 2)).toEqual(["moved"]);
+        expect(await ids("team", "a")).toEqual(["num", "str"]);
+        expect(await ids("absent", 1)).toEqual([]);
+        expect(await ids("' OR 1=1 --", "x")).toEqual([]);
+        expect(await cp.queryByMetadata("team", "a", 1)).toHaveLength(1);
+        const [hit] = await cp.queryByMetadata("v", 2);
+        expect(hit).toMatchObject({ threadId: "moved", metadata: { v: 2 } });
+        expect(hit!.updatedAt).toBeInstanceOf(Date);
+      });
+
+      it("lists threads with their latest metadata, most recent first", async () => {
+        const cp = await make();
+        const a = await cp.save(conversation("a"), "a", { metadata: { n: 1 } });
+        clock.advanceSeconds(5);
+        const b = await cp.save(conversation("b"), "b", { metadata: { n: 2 } });
+        const list = await cp.listWithMetadata();
+        expect(list.map(({ threadId, checkpointId, metadata }) => ({ threadId, checkpointId, metadata }))).toEqual([
+          { threadId: "b", checkpointId: b, metadata: { n: 2 } },
+          { threadId: "a", checkpointId: a, metadata: { n: 1 } },
+        ]);
+        expect(list[0]!.updatedAt.getTime() - list[1]!.updatedAt.getTime()).toBe(5000);
+        expect(await cp.listWithMetadata({ limit: 1 })).toHaveLength(1);
+      });
+    });
+
+    describe("vacuum", () => {
+      it("deletes idle threads whole and old checkpoints of live threads, never a latest", async () => {
+        const cp = await make();
+        await cp.save(conversation("old 1"), "idle");
+        await cp.save(conversation("old 2"), "idle");
+        const oldLive = await cp.save(conversation("old"), "live");
+        clock.advanceDays(40);
+        const fresh = await cp.save(conversation("fresh"), "live");
+        const justLatest = await cp.save(conversation("only"), "single");
+        clock.advanceDays(1);
+        expect(await cp.vacuum({ olderThanDays: 30 })).toBe(3);
+        expect(await cp.exists("idle")).toBe(false);
+        expect(await cp.listCheckpoints("live")).toEqual([fresh]);
+        expect(await cp.exists("live", oldLive)).toBe(false);
+        expect(await cp.listCheckpoints("single")).toEqual([justLatest]);
+        expect(await cp.vacuum({ olderThanDays: 30 })).toBe(0);
+      });
+
+      it("keeps the newest keepLast checkpoints of a live thread", async () => {
+        const cp = await make();
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) ids.push(await cp.save(conversation(`${i}`), "t1"));
+        clock.advanceDays(10);
+        const latest = await cp.save(conversation("new"), "t1");
+        expect(await cp.vacuum({ olderThanDays: 5, keepLast: 3 })).toBe(3);
+        expect(await cp.listCheckpoints("t1")).toEqual([latest, ids[4], ids[3]]);
+      });
+
+      it("deletes in batches beyond one batch", async () => {
+        const cp = await make();
+        await Promise.all(Array.from({ length: 30 }, (_, i) => cp.save(conversation(`${i}`), `bulk-${i % 6}`)));
+        clock.advanceDays(100);
+        expect(await cp.vacuum({ olderThanDays: 1 })).toBe(30);
+        expect(await cp.listThreads()).toEqual([]);
+      });
+    });
+
+    describe("branching", () => {
+      it("copies the whole history in order with the same latest", async () => {
+        const cp = await make();
+        const ids = [await cp.save(conversation("1"), "src", { metadata: { k: 1 } }), await cp.save(conversation("1", "2"), "src", { metadata: { k: 2 } })];
+        expect(await cp.copyThread("src", "branch")).toBe(true);
+        expect(await cp.listCheckpoints("branch")).toEqual([...ids].reverse());
+        expect(await cp.load("branch")).toEqual(conversation("1", "2"));
+        expect((await cp.getMetadata("branch"))!).toMatchObject({ checkpointId: ids[1], metadata: { k: 2 } });
+        expect((await cp.queryByMetadata("k", 2)).map((s) => s.threadId).sort()).toEqual(["branch", "src"]);
+        // The branch then lives on its own.
+        await cp.save(conversation("1", "2", "branch only"), "branch", { parentCheckpointId: ids[1] });
+        expect(await cp.load("src")).toEqual(conversation("1", "2"));
+        expect(await cp.listCheckpoints("branch")).toHaveLength(3);
+      });
+
+      it("returns false for a missing source and refuses an existing destination", async () => {
+        const cp = await make();
+        expect(await cp.copyThread("missing", "dest")).toBe(false);
+        expect(await cp.exists("dest")).toBe(false);
+        await cp.save(conversation("s"), "src");
+        await cp.save(conversation("d"), "dest");
+        await expectCode(cp.copyThread("src", "dest"), "CONFLICT");
+        expect(await cp.load("dest")).toEqual(conversation("d"));
+      });
+    });
+
+    describe("search", () => {
+      it("finds conversations by their words, latest checkpoint of each thread", async () => {
+        const cp = await make();
+        await cp.save(conversation("I am planning a trip to Tokyo", "Tokyo is lovely in spring"), "trip");
+        await cp.save(conversation("Help me with error handling in TypeScript"), "code");
+        await cp.save(conversation("The zebra escaped"), "old");
+        await cp.save(conversation("Nothing about animals now"), "old");
+        const hits = await cp.search("Tokyo");
+        expect(hits.map((h) => h.threadId)).toEqual(["trip"]);
+        expect(hits[0]!.snippet).toContain("Tokyo");
+        expect(hits[0]!.score).toBeGreaterThan(0);
+        expect(hits[0]!.checkpointId).toBe((await cp.getMetadata("trip"))!.checkpointId);
+        expect((await cp.search("typescript handling")).map((h) => h.threadId)).toEqual(["code"]);
+        expect(await cp.search("zebra")).toEqual([]);
+        expect(await cp.search("' OR 1=1; DROP TABLE x; --")).toEqual([]);
+      });
+
+      it("ranks and limits hits", async () => {
+        const cp = await make();
+        for (let i = 0; i < 5; i++) await cp.save(conversation(`apple ${"apple ".repeat(i)} banana`), `fruit-${i}`);
+        await cp.save(conversation("cherry only"), "cherry");
+        const hits = await cp.search("apple", 3);
+        expect(hits).toHaveLength(3);
+        expect(hits[0]!.threadId).toBe("fruit-4");
+        expect(hits.map((h) => h.score)).toEqual([...hits.map((h) => h.score)].sort((a, b) => b - a));
+      });
+    });
+
+    describe("ttl", () => {
+      it("hides expired checkpoints, vacuums them, and restarts an expired thread", async () => {
+        const cp = await make({ ttlSeconds: 60 });
+        const first = await cp.save(conversation("a"), "t1", { metadata: { k: "v" } });
+        await cp.save(conversation("other"), "t2");
+        expect(await cp.exists("t1")).toBe(true);
+        clock.advanceSeconds(61);
+        expect(await cp.load("t1")).toBeNull();
+        expect(await cp.load("t1", first)).toBeNull();
+        expect(await cp.exists("t1")).toBe(false);
+        expect(await cp.listThreads()).toEqual([]);
+        expect(await cp.listCheckpoints("t1")).toEqual([]);
+        expect(await cp.queryByMetadata("k", "v")).toEqual([]);
+        expect(await cp.getMetadata("t1")).toBeNull();
+        // A save after expiry starts the thread afresh: no parent, and compare-and-set sees no thread.
+        const again = await cp.save(conversation("b"), "t1", { parentCheckpointId: null });
+        expect((await cp.getMetadata("t1", again))!.parentCheckpointId).toBeNull();
+        expect(await cp.listCheckpoints("t1")).toEqual([again]);
+        expect(await cp.vacuum({ olderThanDays: 365 })).toBeGreaterThanOrEqual(1);
+        expect(await cp.exists("t2")).toBe(false);
+        expect(await cp.load("t1")).toEqual(conversation("b"));
+      });
+    });
+
+    it("close is idempotent and later calls fail with a typed error", async () => {
+      const cp = await make();
+      await cp.save(conversation("x"), "t1");
+      await cp.close();
+      await cp.close();
+      const error = await cp.save(conversation("y"), "t1").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CheckpointerError);
+    });
+
+    describe("faults of the reference implementation, not repeated", () => {
+      it("five concurrent saves to one thread leave five checkpoints", async () => {
+        const cp = await make();
+        await Promise.all(Array.from({ length: 5 }, (_, i) => cp.save(conversation(`${i}`), "t1")));
+        expect(await cp.listCheckpoints("t1")).toHaveLength(5);
+      });
+
+      it("a deleted latest checkpoint is never loaded again", async () => {
+        const cp = await make();
+        await cp.save(conversation("keep"), "t1");
+        const doomed = await cp.save(conversation("doomed"), "t1");
+        await cp.delete("t1", doomed);
+        expect(await cp.load("t1")).toEqual(conversation("keep"));
+      });
+
+      it("listThreads returns thread ids, not storage keys, and lists all by default", async () => {
+        const cp = await make();
+        await cp.save(conversation("a"), "t1");
+        await cp.save(conversation("b"), "t1");
+        await cp.save(conversation("c"), "t2");
+        expect((await cp.listThreads()).sort()).toEqual(["t1", "t2"]);
+      });
+
+      it("thread ids with ':' are not confused with one another", async () => {
+        const cp = await make();
+        await cp.save(conversation("plain"), "t1");
+        await cp.save(conversation("colon"), "t1:latest");
+        await cp.save(conversation("index"), "t1:_checkpoints");
+        expect(await cp.load("t1")).toEqual(conversation("plain"));
+        expect(await cp.listCheckpoints("t1")).toHaveLength(1);
+        expect((await cp.listThreads()).sort()).toEqual(["t1", "t1:_checkpoints", "t1:latest"]);
+      });
+
+      it("vacuum judges threads by their latest checkpoint, not by row age", async () => {
+        const cp = await make();
+        await cp.save(conversation("started long ago"), "active");
+        clock.advanceDays(60);
+        await cp.save(conversation("still talking"), "active");
+        expect(await cp.vacuum({ olderThanDays: 30 })).toBe(1);
+        expect(await cp.load("active")).toEqual(conversation("still talking"));
+        expect(await cp.listThreads()).toEqual(["active"]);
+      });
+    });
+  });
+});
