@@ -1,0 +1,32 @@
+// The driver is faked here only for errors a healthy test server cannot produce on demand.
+import { describe, expect, it } from "vitest";
+import { toCheckpointerError } from "../../checkpointer/mysql/errors.js";
+
+const driverError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`${code} happened`), { code, ...extra });
+
+describe("mysql2 error mapping", () => {
+  it.each([
+    ["ECONNREFUSED", "UNAVAILABLE"],
+    ["PROTOCOL_CONNECTION_LOST", "UNAVAILABLE"],
+    ["ER_CON_COUNT_ERROR", "UNAVAILABLE"],
+    ["ER_SERVER_SHUTDOWN", "UNAVAILABLE"],
+    ["ER_OPTION_PREVENTS_STATEMENT", "UNAVAILABLE"],
+    ["ER_NET_PACKET_TOO_LARGE", "TOO_LARGE"],
+    ["ER_TOO_BIG_ROWSIZE", "TOO_LARGE"],
+    ["ER_DUP_ENTRY", "CONFLICT"],
+    ["ER_LOCK_DEADLOCK", "CONFLICT"],
+    ["ER_NO_SUCH_TABLE", "SCHEMA"],
+  ])("%s becomes %s", (code, expected) => {
+    expect(toCheckpointerError(driverError(code)).code).toBe(expected);
+  });
+
+  it("names max_allowed_packet in TOO_LARGE errors", () => {
+    expect(toCheckpointerError(driverError("ER_NET_PACKET_TOO_LARGE"), 1024).message).toContain("max_allowed_packet is 1024 bytes");
+  });
+
+  it("keeps a safe summary as the cause: no SQL text, no parameters", () => {
+    const error = toCheckpointerError(driverError("ER_DUP_ENTRY", { errno: 1062, sql: "INSERT ... 'secret state'", values: ["secret state"] }));
+    expect(error.cause).toEqual({ code: "ER_DUP_ENTRY", errno: 1062, sqlState: undefined, message: "ER_DUP_ENTRY happened" });
+    expect(JSON.stringify(error.cause)).not.toContain("secret state");
+  });
+});
