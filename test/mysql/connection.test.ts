@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import mysql from "mysql2/promise";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { CheckpointerError, mysqlCheckpointer, MySQLConfig } from "../../checkpointer/index.js";
+import { freshDatabase } from "../support/databases.js";
+
+const rootUrl = inject("mysqlUrl");
+const SECRET = `S3cret-${randomBytes(6).toString("hex")}`;
+
+async function caught(promise: Promise<unknown>): Promise<CheckpointerError> {
+  const error = await promise.then(
+    () => new Error("expected a failure"),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CheckpointerError);
+  return error as CheckpointerError;
+}
+
+describe("MySQL connections without a server", () => {
+  it("fail fast with UNAVAILABLE when nothing listens", async () => {
+    const cp = mysqlCheckpointer(`mysql://app:${SECRET}@127.0.0.1:1/agent?connect-timeout=2000`);
+    const started = Date.now();
+    const error = await caught(cp.load("t1"));
+    expect(error.code).toBe("UNAVAILABLE");
+    expect(Date.now() - started).toBeLessThan(5000);
+    for (const text of [error.message, error.stack, JSON.stringify(error.cause)]) expect(text).not.toContain(SECRET);
+    await cp.close();
+  });
+});
+
+describe.skipIf(!rootUrl)("MySQL connections", () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let admin: mysql.Connection;
+
+  beforeAll(async () => {
+    db = await freshDatabase(rootUrl!, "conn");
+    admin = await mysql.createConnection(rootUrl!);
+  });
+  afterAll(async () => {
+    await admin.end();
+    await db.drop();
+  });
+
+  it("creates one pool lazily, even under concurrent first calls", async () => {
+    const createPool = vi.spyOn(mysql, "createPool");
+    const cp = mysqlCheckpointer(MySQLConfig.fromUrl(db.url).with({ connectionLimit: 4 }));
+    expect(createPool).not.toHaveBeenCalled();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => cp.save({ messages: [] }, `t${i}`)));
+    expect(createPool).toHaveBeenCalledTimes(1);
+    const [rows] = await admin.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = ?", [db.name]);
+    expect(rows[0]!.n).toBeLessThanOrEqual(4);
+    await cp.close();
+    createPool.mockRestore();
+  });
+
+  it("reports UNAVAILABLE when connections die, and the next call reconnects", async () => {
+    const cp = mysqlCheckpointer(db.url);
+    await cp.save({ messages: [{ role: "user", content: "before" }] }, "t1");
+    const [conns] = await admin.query<mysql.RowDataPacket[]>("SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()", [db.name]);
+    expect(conns.length).toBeGreaterThan(0);
+    for (const { id } of conns) await admin.query(`KILL ${Number(id)}`);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      outcomes.push(await cp.load("t1").then((s) => (s ? "ok" : "missing"), (e: CheckpointerError) => e.code));
+    }
+    expect(outcomes.every((o) => o === "ok" || o === "UNAVAILABLE")).toBe(true);
+    expect(outcomes.at(-1)).toBe("ok");
+    await cp.close();
+  });
+
+  it("keeps the password out of errors for a wrong password", async () => {
+    const url = new URL(db.url);
+    url.username = "root";
+    url.password = SECRET;
+    const cp = mysqlCheckpointer(url.toString());
+    const error = await caught(cp.load("t1"));
+    expect(error.code).toBe("UNAVAILABLE");
+    for (const text of [error.message, error.stack, JSON.stringify(error.cause), String(error)]) expect(text).not.toContain(SECRET);
+    await cp.close();
+  });
+
+  it("refuses a checkpoint over max_allowed_packet with TOO_LARGE, keeping the earlier state and the pool", async () => {
+    const cp = mysqlCheckpointer(db.url);
+    await cp.save({ messages: [{ role: "user", content: "small" }] }, "big");
+    const [[row]] = await admin.query<mysql.RowDataPacket[]>("SELECT @@max_allowed_packet AS p");
+    const huge = { messages: [{ role: "user", content: "x".repeat(Number(row!.p)) }] };
+    const error = await caught(cp.save(huge, "big"));
+    expect(error.code).toBe("TOO_LARGE");
+    expect(error.message).toContain(`max_allowed_packet is ${row!.p} bytes`);
+    expect(await cp.load("big")).toEqual({ messages: [{ role: "user", content: "small" }] });
+    expect(await cp.listCheckpoints("big")).toHaveLength(1);
+    await cp.save({ messages: [{ role: "user", content: "still serving" }] }, "big");
+    expect(await cp.listCheckpoints("big")).toHaveLength(2);
+    await cp.close();
+  });
+});
