@@ -41,3 +41,37 @@ CREATE TABLE IF NOT EXISTS `cp_checkpoints` (
   FULLTEXT KEY search (search_text)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
 INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (1, 'checkpointer threads and checkpoints');
+
+-- v2: langgraph checkpoints, channel values and writes
+CREATE TABLE IF NOT EXISTS `cp_lg_checkpoints` (
+  thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  checkpoint_ns VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL DEFAULT '',
+  checkpoint_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  parent_checkpoint_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NULL,
+  type VARCHAR(64) NOT NULL,
+  checkpoint LONGBLOB NOT NULL,
+  metadata JSON NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+CREATE TABLE IF NOT EXISTS `cp_lg_blobs` (
+  thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  checkpoint_ns VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL DEFAULT '',
+  channel VARCHAR(192) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  version VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  type VARCHAR(64) NOT NULL,
+  data LONGBLOB NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+CREATE TABLE IF NOT EXISTS `cp_lg_writes` (
+  thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  checkpoint_ns VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL DEFAULT '',
+  checkpoint_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  task_id VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  idx INT NOT NULL,
+  channel VARCHAR(192) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  type VARCHAR(64) NOT NULL,
+  data LONGBLOB NOT NULL,
+  task_path TEXT NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (2, 'langgraph checkpoints, channel values and writes');

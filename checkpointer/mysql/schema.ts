@@ -5,6 +5,10 @@ export interface TableNames {
   migrations: string;
   threads: string;
   checkpoints: string;
+  /** LangGraph.js saver (checkpointer/langgraph.ts): checkpoints, channel values, pending writes. */
+  lgCheckpoints: string;
+  lgBlobs: string;
+  lgWrites: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -12,6 +16,9 @@ export function tableNames(prefix: string): TableNames {
     migrations: `${prefix}schema_migrations`,
     threads: `${prefix}threads`,
     checkpoints: `${prefix}checkpoints`,
+    lgCheckpoints: `${prefix}lg_checkpoints`,
+    lgBlobs: `${prefix}lg_blobs`,
+    lgWrites: `${prefix}lg_writes`,
   };
 }
 
@@ -24,6 +31,23 @@ export interface Migration {
 // Ids compare byte for byte: utf8mb4_0900_bin is binary and NO PAD (utf8mb4_bin would make
 // "a" and "a " the same key). 255 characters = 1020 bytes, inside InnoDB's 3072-byte key limit.
 const ID = "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin";
+
+/**
+ * Longest values (in characters) of the LangGraph tables' key columns. Each primary key stays
+ * within InnoDB's 3072 bytes at 4 bytes a character: checkpoints 255+255+64, blobs
+ * 255+255+192+64 (3064 bytes), writes 255+255+64+128 plus idx. LangGraph's ids are 36-character
+ * UUIDs; the saver checks these limits before it writes.
+ */
+export const LANGGRAPH_KEY_LENGTHS = {
+  threadId: 255,
+  checkpointNs: 255,
+  checkpointId: 64,
+  taskId: 128,
+  channel: 192,
+  version: 64,
+} as const;
+
+const lgKey = (length: number) => `VARCHAR(${length}) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin`;
 
 /**
  * The ordered migrations; a migration's version is its position + 1. Append, never edit:
@@ -66,6 +90,45 @@ export const MIGRATIONS: readonly Migration[] = [
   KEY created (created_at),
   KEY expires (expires_at),
   FULLTEXT KEY search (search_text)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+    ],
+  },
+  {
+    name: "langgraph checkpoints, channel values and writes",
+    statements: (t) => [
+      // The checkpoint without its channel values, in the serializer's bytes; metadata as JSON for list filters.
+      `CREATE TABLE IF NOT EXISTS \`${t.lgCheckpoints}\` (
+  thread_id ${ID} NOT NULL,
+  checkpoint_ns ${lgKey(LANGGRAPH_KEY_LENGTHS.checkpointNs)} NOT NULL DEFAULT '',
+  checkpoint_id ${lgKey(LANGGRAPH_KEY_LENGTHS.checkpointId)} NOT NULL,
+  parent_checkpoint_id ${lgKey(LANGGRAPH_KEY_LENGTHS.checkpointId)} NULL,
+  type VARCHAR(64) NOT NULL,
+  checkpoint LONGBLOB NOT NULL,
+  metadata JSON NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+      // One row per channel and version, written when the value changed; checkpoints name the versions they use.
+      `CREATE TABLE IF NOT EXISTS \`${t.lgBlobs}\` (
+  thread_id ${ID} NOT NULL,
+  checkpoint_ns ${lgKey(LANGGRAPH_KEY_LENGTHS.checkpointNs)} NOT NULL DEFAULT '',
+  channel ${lgKey(LANGGRAPH_KEY_LENGTHS.channel)} NOT NULL,
+  version ${lgKey(LANGGRAPH_KEY_LENGTHS.version)} NOT NULL,
+  type VARCHAR(64) NOT NULL,
+  data LONGBLOB NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+      // Pending writes of a checkpoint's tasks; task_path is the first part of their sort key.
+      `CREATE TABLE IF NOT EXISTS \`${t.lgWrites}\` (
+  thread_id ${ID} NOT NULL,
+  checkpoint_ns ${lgKey(LANGGRAPH_KEY_LENGTHS.checkpointNs)} NOT NULL DEFAULT '',
+  checkpoint_id ${lgKey(LANGGRAPH_KEY_LENGTHS.checkpointId)} NOT NULL,
+  task_id ${lgKey(LANGGRAPH_KEY_LENGTHS.taskId)} NOT NULL,
+  idx INT NOT NULL,
+  channel ${lgKey(LANGGRAPH_KEY_LENGTHS.channel)} NOT NULL,
+  type VARCHAR(64) NOT NULL,
+  data LONGBLOB NOT NULL,
+  task_path TEXT NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
     ],
   },
