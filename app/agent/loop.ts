@@ -1,0 +1,53 @@
+import type { Model } from "../models/model.js";
+import type { Toolbox } from "../tools/tool.js";
+import type { AgentState } from "./state.js";
+
+export interface Agent {
+  model: Model;
+  toolbox: Toolbox;
+  systemPrompt: string;
+  /** Model calls allowed in one turn; stops a model that keeps calling tools. */
+  maxIterations: number;
+  /** Hand the state to `checkpoint` every N iterations inside a turn; 0 never does. */
+  checkpointEveryNIterations: number;
+}
+
+export interface TurnResult {
+  state: AgentState;
+  reply: string;
+}
+
+const TITLE_CHARS = 80;
+
+/**
+ * One user turn in the Locus style: append the user's message, then call the model and run the
+ * tools it asks for until it answers without tool calls. Works on a copy of `state`. The caller
+ * saves the returned state; `checkpoint` receives intermediate states when configured.
+ */
+export async function runTurn(
+  agent: Agent,
+  initial: AgentState,
+  content: string,
+  checkpoint: (state: AgentState) => Promise<void>,
+): Promise<TurnResult> {
+  const state = structuredClone(initial);
+  state.messages.push({ role: "user", content });
+  state.metadata.title ??= content.replace(/\s+/g, " ").trim().slice(0, TITLE_CHARS);
+
+  for (let step = 1; step <= agent.maxIterations; step++) {
+    const reply = await agent.model.complete({ system: agent.systemPrompt, messages: state.messages, tools: agent.toolbox.specs });
+    state.iteration++;
+    if (reply.toolCalls.length === 0) {
+      state.messages.push({ role: "assistant", content: reply.content });
+      return { state, reply: reply.content };
+    }
+    state.messages.push({ role: "assistant", content: reply.content, toolCalls: reply.toolCalls });
+    for (const call of reply.toolCalls) {
+      state.messages.push({ role: "tool", toolCallId: call.id, name: call.name, content: agent.toolbox.call(call.name, call.arguments) });
+    }
+    if (agent.checkpointEveryNIterations > 0 && step % agent.checkpointEveryNIterations === 0) await checkpoint(state);
+  }
+  const gaveUp = `I stopped after ${agent.maxIterations} steps without reaching an answer.`;
+  state.messages.push({ role: "assistant", content: gaveUp });
+  return { state, reply: gaveUp };
+}

@@ -1,0 +1,99 @@
+import { fileURLToPath } from "node:url";
+import express, { type Express } from "express";
+import { rateLimit } from "express-rate-limit";
+import { pino, type Logger } from "pino";
+import type { Checkpointer } from "../checkpointer/index.js";
+import { Conversations, type RetryPolicy } from "./agent/conversations.js";
+import type { AgentState } from "./agent/state.js";
+import { ApiError, errorHandler, notFound } from "./http/errors.js";
+import { apiRoutes } from "./http/routes.js";
+import type { Model } from "./models/model.js";
+import { calculatorTool } from "./tools/calculator.js";
+import { currentTimeTool } from "./tools/current-time.js";
+import { Toolbox, type Tool } from "./tools/tool.js";
+
+export const SYSTEM_PROMPT =
+  "You are a helpful assistant in a chat app. Answer briefly. Use the calculator tool for arithmetic " +
+  "and the current_time tool for the date or time instead of guessing.";
+
+export interface AppOptions {
+  /** API requests per minute per client IP; 0 disables the limiter. */
+  rateLimitPerMinute: number;
+  /** Largest JSON body, e.g. `64kb`. */
+  bodyLimit: string;
+  maxIterations: number;
+  checkpointEveryNIterations: number;
+  retry: RetryPolicy;
+}
+
+export interface AppDeps {
+  checkpointer: Checkpointer<AgentState>;
+  /** The store's kind for `/healthz`: `mysql`, `file`, `memory`. */
+  checkpointerKind: string;
+  model: Model;
+  tools?: readonly Tool[];
+  logger?: Logger;
+  options?: Partial<AppOptions>;
+}
+
+export const DEFAULT_OPTIONS: AppOptions = {
+  rateLimitPerMinute: 120,
+  bodyLimit: "64kb",
+  maxIterations: 8,
+  checkpointEveryNIterations: 0,
+  retry: { attempts: 5, baseDelayMs: 25 },
+};
+
+const PUBLIC_DIR = fileURLToPath(new URL("./public/", import.meta.url));
+
+/**
+ * The HTTP app: JSON API, chat page and health check over one checkpointer and one model.
+ * No listening, no signals, no environment: `main.ts` does those, tests call this directly.
+ */
+export function createApp(deps: AppDeps): Express {
+  const options = { ...DEFAULT_OPTIONS, ...deps.options };
+  const logger = deps.logger ?? pino({ level: "silent" });
+  const conversations = new Conversations({
+    checkpointer: deps.checkpointer,
+    agent: {
+      model: deps.model,
+      toolbox: new Toolbox(deps.tools ?? [calculatorTool, currentTimeTool()]),
+      systemPrompt: SYSTEM_PROMPT,
+      maxIterations: options.maxIterations,
+      checkpointEveryNIterations: options.checkpointEveryNIterations,
+    },
+    logger,
+    retry: options.retry,
+  });
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // Compose probes /healthz every few seconds: keep that out of the info log.
+      const level = req.path === "/healthz" ? "debug" : "info";
+      logger[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms) }, "request");
+    });
+    next();
+  });
+  app.use(express.static(PUBLIC_DIR));
+  if (options.rateLimitPerMinute > 0) {
+    app.use(
+      "/threads",
+      rateLimit({
+        windowMs: 60_000,
+        limit: options.rateLimitPerMinute,
+        standardHeaders: "draft-8",
+        legacyHeaders: false,
+        handler: (_req, _res, next) => next(new ApiError(429, "RATE_LIMITED", "too many requests; slow down and try again shortly")),
+      }),
+    );
+  }
+  app.use(express.json({ limit: options.bodyLimit }));
+  app.use(apiRoutes(conversations, deps.checkpointerKind, logger));
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

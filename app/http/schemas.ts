@@ -1,0 +1,33 @@
+import { z } from "zod";
+import { ApiError } from "./errors.js";
+
+/** 1 to 255 characters, counted in code points as the checkpointer counts them; it checks the rest. */
+export const ThreadId = z
+  .string()
+  .min(1, "must not be empty")
+  .refine((id) => [...id].length <= 255, "must be at most 255 characters");
+
+export const ThreadParams = z.object({ threadId: ThreadId });
+
+export const SendMessageBody = z.strictObject({
+  content: z.string().refine((s) => s.trim() !== "", "must not be blank"),
+});
+
+export const ForkBody = z.strictObject({ to: ThreadId });
+
+const Limit = (fallback: number) => z.coerce.number().int().min(1).max(100).default(fallback);
+
+export const ListThreadsQuery = z.object({
+  limit: Limit(50),
+  prefix: z.string().max(255).optional(),
+});
+
+export const ListCheckpointsQuery = z.object({ limit: Limit(20) });
+
+/** Validates one part of a request; a failure is a 400 naming each problem. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${[where, ...i.path].join(".")}: ${i.message}`);
+  throw new ApiError(400, "INVALID_INPUT", problems.join("; "));
+}

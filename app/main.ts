@@ -1,0 +1,75 @@
+// The app's entry point: configuration, store, model, HTTP server and signals.
+import dotenv from "dotenv";
+import { pino } from "pino";
+import { ConfigError, loadConfig, type AppConfig } from "./config.js";
+import { createApp } from "./create-app.js";
+import { shutdown, startServer } from "./lifecycle.js";
+import { DemoModel } from "./models/demo.js";
+import type { Model } from "./models/model.js";
+import { OpenAIModel } from "./models/openai.js";
+import { openStore } from "./store.js";
+
+function chooseModel(openai: AppConfig["openai"]): Model {
+  if (!openai.apiKey) return new DemoModel();
+  return new OpenAIModel({ apiKey: openai.apiKey, baseURL: openai.baseURL, model: openai.model });
+}
+
+async function main(): Promise<void> {
+  // A real environment variable wins over the same name in .env.
+  dotenv.config({ quiet: true });
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel });
+  const store = openStore(config, logger);
+  const model = chooseModel(config.openai);
+  logger.info({ model: model.name, baseURL: config.openai.apiKey ? (config.openai.baseURL ?? "https://api.openai.com/v1") : undefined }, "model");
+
+  const app = createApp({
+    checkpointer: store.checkpointer,
+    checkpointerKind: store.kind,
+    model,
+    logger,
+    options: {
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      bodyLimit: config.bodyLimit,
+      maxIterations: config.maxIterations,
+      checkpointEveryNIterations: config.checkpointEveryNIterations,
+    },
+  });
+  const running = await startServer(app, config.port, config.host);
+  logger.info({ url: running.url }, "listening");
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    shutdown(running, () => store.checkpointer.close(), config.shutdownTimeoutMs, logger).then(
+      (clean) => {
+        logger.info({ clean }, "shutdown complete");
+        // Exit even if a timed-out connection attempt would keep the event loop alive.
+        process.exit(clean ? 0 : 1);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+main().catch((error: unknown) => {
+  console.error("failed to start:", error);
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+import type { Message } from "../agent/state.js";
+import type { Model, ModelReply, ModelRequest } from "./model.js";
+
+const INTRO = "Hi! I'm the offline demo model (no OPENAI_API_KEY is set), so my replies are canned, but this conversation is really stored. ";
+const HELP =
+  'I can remember your name ("My name is Alex", later "Who am I?"), tell the time ("What time is it?") and calculate ("Calculate 2+3").';
+
+const ASKS_TIME = /\b(what(?:'s| is) the (?:current )?time|what time is it|current time|time now)\b/i;
+// "calculate 2+3", "what is (2 + 3) * 4": digits with at least one operator.
+const ASKS_MATH = /\b(?:calculate|compute|what(?:'s| is))\s+([-+*/%^().\d\s]*\d[-+*/%^().\d\s]*[-+*/%^][-+*/%^().\d\s]*\d[)\s]*)/i;
+const ASKS_NAME = /\b(who am i|what(?:'s| is) my name)\b/i;
+const MY_NAME_IS = /\b(?:my name is|call me)\s+(\p{L}[\p{L}'-]*)/iu;
+// After "I'm" only a capitalised word is a name: "I'm Alex", but not "I'm fine".
+const I_AM = /\b[Ii](?:['’]m| am)\s+(\p{Lu}[\p{L}'-]*)/u;
+
+/** The name the user gave in this text, if any. */
+function nameIn(text: string): string | undefined {
+  const given = MY_NAME_IS.exec(text)?.[1];
+  if (given) return given[0]!.toUpperCase() + given.slice(1);
+  return I_AM.exec(text)?.[1];
+}
+
+/**
+ * A deterministic, offline stand-in for a language model: answers from the conversation
+ * history and calls the example tools, so the template works with no API key and tests can
+ * assert exact behaviour.
+ */
+export class DemoModel implements Model {
+  readonly name = "demo";
+
+  async complete({ messages, tools }: ModelRequest): Promise<ModelReply> {
+    const last = messages.at(-1);
+    const intro = messages.some((m) => m.role === "assistant") ? "" : INTRO;
+    if (last?.role === "tool") return { content: intro + this.#describeToolResult(last), toolCalls: [] };
+    const text = last?.role === "user" ? last.content : "";
+    const has = (name: string) => tools.some((t) => t.name === name);
+    const callId = `demo-call-${messages.length}`;
+
+    if (has("current_time") && ASKS_TIME.test(text)) {
+      return { content: "", toolCalls: [{ id: callId, name: "current_time", arguments: "{}" }] };
+    }
+    const math = ASKS_MATH.exec(text);
+    if (has("calculator") && math?.[1]) {
+      return { content: "", toolCalls: [{ id: callId, name: "calculator", arguments: JSON.stringify({ expression: math[1].trim() }) }] };
+    }
+    const told = nameIn(text);
+    if (told) return { content: `${intro}Nice to meet you, ${told}! I'll remember that.`, toolCalls: [] };
+    if (ASKS_NAME.test(text)) return { content: intro + this.#recallName(messages), toolCalls: [] };
+    const turns = messages.filter((m) => m.role === "user").length;
+    return {
+      content: `${intro}You said: "${text}". ${HELP} This thread has ${turns} message${turns === 1 ? "" : "s"} from you so far.`,
+      toolCalls: [],
+    };
+  }
+
+  #recallName(messages: readonly Message[]): string {
+    // The latest introduction wins ("call me Sam" after "my name is Alex").
+    for (let i = messages.length - 1; i >= 0; i--) {
+      const m = messages[i]!;
+      const name = m.role === "user" ? nameIn(m.content) : undefined;
+      if (name) return `You are ${name} — you told me earlier in this conversation.`;
+    }
+    return 'I don\'t know your name yet. Tell me with "My name is …".';
+  }
+
+  #describeToolResult(result: Extract<Message, { role: "tool" }>): string {
+    if (result.content.startsWith("Error:")) return `The ${result.name} tool failed: ${result.content.slice(7)}`;
+    if (result.name === "calculator") return `${result.content} (worked out with the calculator tool).`;
+    if (result.name === "current_time") return `It is ${result.content} (from the current_time tool).`;
+    return `The ${result.name} tool says: ${result.content}`;
+  }
+}

@@ -1,0 +1,31 @@
+import type { Message, ToolCall } from "../agent/state.js";
+
+/** A tool as the model sees it: `parameters` is a JSON Schema object. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface ModelRequest {
+  system: string;
+  messages: readonly Message[];
+  tools: readonly ToolSpec[];
+}
+
+/** The assistant's next message: text, tool calls, or both. */
+export interface ModelReply {
+  content: string;
+  toolCalls: ToolCall[];
+}
+
+export interface Model {
+  /** Shown in logs, `/healthz` and checkpoint metadata, e.g. `demo` or `openai:gpt-4o-mini`. */
+  readonly name: string;
+  complete(request: ModelRequest): Promise<ModelReply>;
+}
+
+/** The model provider failed (unreachable, rejected the key, returned nonsense): HTTP 502. */
+export class ModelError extends Error {
+  override name = "ModelError";
+}
