@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS `cp_threads` (
   metadata JSON NOT NULL,
   metadata_index JSON NOT NULL COMMENT 'hashes of top-level key/value pairs, for the multi-valued index',
   PRIMARY KEY (thread_id),
-  KEY updated (updated_at, thread_id),
+  KEY updated (updated_at, thread_id, expires_at) COMMENT 'covers listings: newest first, no row reads',
   KEY expires (expires_at),
   KEY metadata_kv ((CAST(metadata_index AS CHAR(32) ARRAY)))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;

@@ -83,8 +83,11 @@ WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} AND (t.updated_at < ? OR
 ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
     cursorPosition: `SELECT updated_at FROM ${threads} WHERE thread_id = ?`,
 
-    listWithMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
-WHERE ${VISIBLE("t")} ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+    // A deferred join: the page is picked from the covering index, then only its rows are read.
+    listWithMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM (
+  SELECT p.thread_id FROM ${threads} p WHERE ${VISIBLE("p")} ORDER BY p.updated_at DESC, p.thread_id DESC LIMIT ?
+) page JOIN ${threads} t ON t.thread_id = page.thread_id
+ORDER BY t.updated_at DESC, t.thread_id DESC`,
 
     /** Uses the multi-valued index on metadata_index. Params: pair hash, now, limit. */
     queryByMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
