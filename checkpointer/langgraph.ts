@@ -1,0 +1,383 @@
+// A LangGraph.js checkpoint saver on the module's MySQL backend. Import this file directly: it
+// needs @langchain/langgraph-checkpoint (and @langchain/core), which the rest of checkpointer/ does not.
+import type { RunnableConfig } from "@langchain/core/runnables";
+import {
+  BaseCheckpointSaver,
+  TASKS,
+  WRITES_IDX_MAP,
+  compareWritesSortKeys,
+  getCheckpointId,
+  maxChannelVersion,
+  writesSortKey,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointPendingWrite,
+  type CheckpointTuple,
+  type PendingWrite,
+  type SerializerProtocol,
+} from "@langchain/langgraph-checkpoint";
+import type { PoolConnection } from "mysql2/promise";
+import { CheckpointerError } from "./errors.js";
+import { MySQLBackend, type Param, type Row } from "./mysql/backend.js";
+import { MySQLConfig } from "./mysql/config.js";
+import { CHANNELS_PER_READ, ROWS_PER_INSERT, langGraphStatements, type LangGraphStatements } from "./mysql/langgraph-sql.js";
+import { LANGGRAPH_KEY_LENGTHS as MAX } from "./mysql/schema.js";
+
+/**
+ * A multi-row INSERT closes once its values reach this many bytes (a larger value goes alone),
+ * so batching never builds a packet over max_allowed_packet that single rows would have fit in.
+ */
+const BATCH_BYTES = 1024 * 1024;
+/** MySQL's "no limit"; LIMIT is bound as a string (mysql2 fails on a numeric LIMIT parameter). */
+const NO_LIMIT = "18446744073709551615";
+
+export interface MySQLSaverOptions {
+  /** Serializer for checkpoints, channel values and writes. Default: LangGraph's JsonPlusSerializer. */
+  serde?: SerializerProtocol;
+}
+
+export type PruneStrategy = "keep_latest" | "delete";
+
+/** A stored checkpoint without its channel values. */
+type CheckpointDocument = Omit<Checkpoint, "channel_values">;
+
+interface Selection {
+  threadId: string | null;
+  checkpointNs: string | null;
+  checkpointId: string | null;
+  before: string | null;
+  filter: string | null;
+  limit: string;
+}
+
+/**
+ * LangGraph.js checkpointer on MySQL 8.0.19+, sharing the MySQL backend's config, pool, error
+ * codes and migrations. Channel values are stored once per channel and version, so a step writes
+ * only the channels that changed; each `put` is one transaction.
+ *
+ * @example
+ * const checkpointer = MySQLSaver.fromConnString(process.env.MYSQL_URL!);
+ * await checkpointer.setup(); // optional: tables are created on first use
+ * const graph = workflow.compile({ checkpointer });
+ * await graph.invoke(input, { configurable: { thread_id: "user-42" } });
+ * await checkpointer.end();
+ */
+export class MySQLSaver extends BaseCheckpointSaver {
+  /** The MySQL backend (pool, schema, transactions); pass one to share its pool with a `mysqlCheckpointer`. */
+  readonly backend: MySQLBackend;
+  readonly #sql: LangGraphStatements;
+
+  constructor(backend: MySQLBackend | MySQLConfig, options: MySQLSaverOptions = {}) {
+    super(options.serde);
+    this.backend = backend instanceof MySQLBackend ? backend : new MySQLBackend(backend);
+    this.#sql = langGraphStatements(this.backend.tables);
+  }
+
+  /**
+   * @param url `mysql://user:password@host:3306/database`, with the parameters of `MySQLConfig.fromUrl` (e.g. `?table-prefix=`).
+   * @example
+   * const checkpointer = MySQLSaver.fromConnString("mysql://app:secret@db:3306/agent");
+   */
+  static fromConnString(url: string, options?: MySQLSaverOptions): MySQLSaver {
+    return new MySQLSaver(MySQLConfig.fromUrl(url), options);
+  }
+
+  /** Creates or migrates the tables (the module's shared migrations). Other calls do it on first use too. */
+  setup(): Promise<void> {
+    return this.backend.ensureSchema();
+  }
+
+  /** Closes the backend's pool (shared with anything else built on the same backend). */
+  end(): Promise<void> {
+    return this.backend.close();
+  }
+
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const { thread_id, checkpoint_ns } = config.configurable ?? {};
+    if (thread_id === undefined || thread_id === null) return undefined;
+    const [row] = await this.#select(this.backend, {
+      threadId: key(thread_id, "thread_id", MAX.threadId),
+      checkpointNs: key(checkpoint_ns ?? "", "checkpoint_ns", MAX.checkpointNs, 0),
+      checkpointId: optionalKey(getCheckpointId(config), "checkpoint_id"),
+      before: null,
+      filter: null,
+      limit: "1",
+    });
+    return row && this.#tuple(row);
+  }
+
+  /**
+   * Checkpoints newest first (by checkpoint id). `config.configurable` narrows by `thread_id`,
+   * `checkpoint_ns` and `checkpoint_id`; `filter` matches metadata by JSON containment (as the
+   * PostgreSQL saver's `@>`); `before` keeps ids below its `checkpoint_id`.
+   */
+  async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
+    const { thread_id, checkpoint_ns, checkpoint_id } = config.configurable ?? {};
+    const { filter, before, limit } = options;
+    if (filter !== undefined && filter !== null && (typeof filter !== "object" || Array.isArray(filter))) {
+      throw new CheckpointerError("INVALID_INPUT", "list: filter must be an object of metadata values");
+    }
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new CheckpointerError("INVALID_INPUT", "list: limit must be a non-negative integer");
+    }
+    const rows = await this.#select(this.backend, {
+      threadId: thread_id === undefined || thread_id === null ? null : key(thread_id, "thread_id", MAX.threadId),
+      checkpointNs: checkpoint_ns === undefined || checkpoint_ns === null ? null : key(checkpoint_ns, "checkpoint_ns", MAX.checkpointNs, 0),
+      checkpointId: optionalKey(checkpoint_id, "checkpoint_id"),
+      before: optionalKey(before?.configurable?.checkpoint_id, "before.checkpoint_id"),
+      filter: filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
+      limit: limit === undefined ? NO_LIMIT : String(limit),
+    });
+    for (const row of rows) yield await this.#tuple(row);
+  }
+
+  async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
+    if (config.configurable === undefined) throw new CheckpointerError("INVALID_INPUT", "put: config.configurable is missing");
+    const threadId = key(config.configurable.thread_id, "thread_id", MAX.threadId);
+    const checkpointNs = key(config.configurable.checkpoint_ns ?? "", "checkpoint_ns", MAX.checkpointNs, 0);
+    const parentId = optionalKey(config.configurable.checkpoint_id, "checkpoint_id");
+    const checkpointId = key(checkpoint.id, "checkpoint.id", MAX.checkpointId);
+    const { channel_values: values, ...document } = checkpoint;
+    // Everything is serialised before a connection is taken: CPU work never holds one.
+    const [[type, bytes], metadataJson, blobs] = await Promise.all([
+      this.serde.dumpsTyped(document),
+      this.#metadataJson(metadata),
+      this.#dumpValues(threadId, checkpointNs, values, newVersions),
+    ]);
+    await this.backend.transaction(async (conn) => {
+      // The checkpoint row first: deleteThread and prune lock it first too.
+      await conn.execute(this.#sql.upsertCheckpoint, [threadId, checkpointNs, checkpointId, parentId, type, toBuffer(bytes), metadataJson]);
+      await insertRows(conn, this.#sql.insertBlobs, blobs);
+    });
+    return { configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId } };
+  }
+
+  /** Stores a task's writes against a checkpoint; `taskPath` is kept for the order of `pendingWrites`. */
+  async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath = ""): Promise<void> {
+    const threadId = key(config.configurable?.thread_id, "thread_id", MAX.threadId);
+    const checkpointNs = key(config.configurable?.checkpoint_ns ?? "", "checkpoint_ns", MAX.checkpointNs, 0);
+    const checkpointId = key(config.configurable?.checkpoint_id, "checkpoint_id", MAX.checkpointId);
+    key(taskId, "taskId", MAX.taskId);
+    if (typeof taskPath !== "string") throw new CheckpointerError("INVALID_INPUT", "putWrites: taskPath must be a string");
+    if (writes.length === 0) return;
+    const special = writes.every(([channel]) => Object.hasOwn(WRITES_IDX_MAP, channel));
+    const rows = await Promise.all(
+      writes.map(async ([channel, value], i): Promise<Param[]> => {
+        const [type, bytes] = await this.serde.dumpsTyped(value);
+        const idx = Object.hasOwn(WRITES_IDX_MAP, channel) ? WRITES_IDX_MAP[channel]! : i;
+        return [threadId, checkpointNs, checkpointId, taskId, idx, key(channel, "channel", MAX.channel), type, toBuffer(bytes), taskPath];
+      }),
+    );
+    await this.backend.transaction((conn) => insertRows(conn, special ? this.#sql.upsertWrites : this.#sql.insertWrites, rows));
+  }
+
+  async deleteThread(threadId: string): Promise<void> {
+    key(threadId, "threadId", MAX.threadId);
+    await this.backend.transaction(async (conn) => {
+      for (const sql of [this.#sql.deleteThreadCheckpoints, this.#sql.deleteThreadBlobs, this.#sql.deleteThreadWrites]) {
+        await conn.execute(sql, [threadId]);
+      }
+    });
+  }
+
+  /**
+   * Copies every checkpoint, channel value and pending write of a thread to a new thread, in one
+   * transaction on the server (nothing is deserialised). A missing source copies nothing.
+   * @throws CheckpointerError `CONFLICT` when the target thread already has checkpoints.
+   * @example
+   * await checkpointer.copyThread("user-42", "user-42-experiment");
+   */
+  async copyThread(sourceThreadId: string, targetThreadId: string): Promise<void> {
+    key(sourceThreadId, "sourceThreadId", MAX.threadId);
+    key(targetThreadId, "targetThreadId", MAX.threadId);
+    await this.backend.transaction(async (conn) => {
+      const [taken] = await conn.execute<Row[]>(this.#sql.lockTargetThread, [targetThreadId]);
+      if (taken.length > 0) throw new CheckpointerError("CONFLICT", `thread ${JSON.stringify(targetThreadId)} already has checkpoints`);
+      for (const sql of [this.#sql.copyCheckpoints, this.#sql.copyBlobs, this.#sql.copyWrites]) {
+        await conn.execute(sql, [targetThreadId, sourceThreadId]);
+      }
+    });
+  }
+
+  /**
+   * Frees storage of finished threads. `keep_latest` (the default) keeps only each namespace's
+   * latest checkpoint, its pending writes and the channel values it uses, so the thread can still
+   * resume; `delete` removes the threads. One short transaction per thread.
+   * @example
+   * await checkpointer.prune(["user-42"]); // history gone, latest state kept
+   */
+  async prune(threadIds: string[], options: { strategy?: PruneStrategy } = {}): Promise<void> {
+    const strategy = options.strategy ?? "keep_latest";
+    if (strategy !== "keep_latest" && strategy !== "delete") {
+      throw new CheckpointerError("INVALID_INPUT", 'prune: strategy must be "keep_latest" or "delete"');
+    }
+    for (const threadId of threadIds) {
+      if (strategy === "delete") {
+        await this.deleteThread(threadId);
+        continue;
+      }
+      key(threadId, "threadId", MAX.threadId);
+      await this.backend.transaction(async (conn) => {
+        const [latest] = await conn.execute<Row[]>(this.#sql.lockLatestPerNamespace, [threadId]);
+        for (const namespace of latest) {
+          const checkpointNs = namespace.checkpoint_ns as string;
+          const checkpointId = namespace.checkpoint_id as string;
+          // Deserialised inside the transaction: the kept versions must be those of the locked row.
+          const [row] = await this.#select(conn, { threadId, checkpointNs, checkpointId, before: null, filter: null, limit: "1" });
+          const versions = (await this.#document(row!)).channel_versions ?? {};
+          const kept = JSON.stringify(Object.entries(versions).map(([channel, version]) => [channel, String(version)]));
+          await conn.execute(this.#sql.pruneCheckpoints, [threadId, checkpointNs, checkpointId]);
+          await conn.execute(this.#sql.pruneWrites, [threadId, checkpointNs, checkpointId]);
+          await conn.execute(this.#sql.pruneBlobs, [threadId, checkpointNs, kept]);
+        }
+      });
+    }
+  }
+
+  /** Checkpoint rows, newest first, through the pool (`MySQLBackend.query`) or a transaction's connection. */
+  async #select(via: MySQLBackend | PoolConnection, s: Selection): Promise<Row[]> {
+    const params: Param[] = [s.threadId, s.threadId, s.checkpointNs, s.checkpointNs, s.checkpointId, s.checkpointId, s.before, s.before, s.filter, s.filter, s.limit];
+    const rows = via instanceof MySQLBackend ? await via.query(this.#sql.selectCheckpoints, params) : (await via.execute<Row[]>(this.#sql.selectCheckpoints, params))[0];
+    // The derived table sorted the keys; the join gives no order, so restore it (ids compare by code point, as in MySQL).
+    return rows.sort(
+      (a, b) =>
+        byCodePoint(b.checkpoint_id as string, a.checkpoint_id as string) ||
+        byCodePoint(b.thread_id as string, a.thread_id as string) ||
+        byCodePoint(b.checkpoint_ns as string, a.checkpoint_ns as string),
+    );
+  }
+
+  #document(row: Row): Promise<CheckpointDocument> {
+    return this.serde.loadsTyped(row.type as string, fromBuffer(row.checkpoint));
+  }
+
+  /** A tuple from a checkpoint row: one more round trip for its channel values and pending writes. */
+  async #tuple(row: Row): Promise<CheckpointTuple> {
+    const threadId = row.thread_id as string;
+    const checkpointNs = row.checkpoint_ns as string;
+    const checkpointId = row.checkpoint_id as string;
+    const parentId = row.parent_checkpoint_id as string | null;
+    const document = await this.#document(row);
+    const channelVersions = document.channel_versions ?? {};
+    const pairs = Object.entries(channelVersions).map(([channel, version]): Param[] => [channel, String(version)]);
+    const rows = await this.backend.query(this.#sql.selectValuesAndWrites, [
+      threadId,
+      checkpointNs,
+      ...padPairs(pairs.slice(0, CHANNELS_PER_READ)),
+      threadId,
+      checkpointNs,
+      checkpointId,
+    ]);
+    for (let i = CHANNELS_PER_READ; i < pairs.length; i += CHANNELS_PER_READ) {
+      rows.push(...(await this.backend.query(this.#sql.selectValues, [threadId, checkpointNs, ...padPairs(pairs.slice(i, i + CHANNELS_PER_READ))])));
+    }
+    const values = rows.filter((r) => r.task_id === null);
+    const checkpoint: Checkpoint = {
+      ...document,
+      channel_versions: channelVersions,
+      versions_seen: document.versions_seen ?? {},
+      // fromEntries defines own properties: a channel named "__proto__" stays a channel.
+      channel_values: Object.fromEntries(
+        await Promise.all(values.map(async (r) => [r.channel as string, await this.serde.loadsTyped(r.type as string, fromBuffer(r.data))])),
+      ),
+    };
+    if (checkpoint.v < 4 && parentId !== null) await this.#migratePendingSends(checkpoint, threadId, checkpointNs, parentId);
+    const configFor = (id: string) => ({ configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: id } });
+    return {
+      config: configFor(checkpointId),
+      checkpoint,
+      metadata: await this.serde.loadsTyped("json", JSON.stringify(row.metadata)),
+      ...(parentId !== null && { parentConfig: configFor(parentId) }),
+      pendingWrites: await this.#loadWrites(rows.filter((r) => r.task_id !== null)),
+    };
+  }
+
+  /** Writes in `compareWritesSortKeys` order: (task_path, task_id, idx), by code point. */
+  #loadWrites(rows: Row[]): Promise<CheckpointPendingWrite[]> {
+    const keyed = rows.map((r) => ({ r, key: writesSortKey(r.task_path as string, r.task_id as string, Number(r.idx)) }));
+    keyed.sort((a, b) => compareWritesSortKeys(a.key, b.key));
+    return Promise.all(
+      keyed.map(async ({ r }): Promise<CheckpointPendingWrite> => [r.task_id as string, r.channel as string, await this.serde.loadsTyped(r.type as string, fromBuffer(r.data))]),
+    );
+  }
+
+  /** Checkpoints before format v4 kept pending sends as TASKS writes of their parent. */
+  async #migratePendingSends(checkpoint: Checkpoint, threadId: string, checkpointNs: string, parentId: string): Promise<void> {
+    const rows = await this.backend.query(this.#sql.selectPendingSends, [threadId, checkpointNs, parentId, TASKS]);
+    if (rows.length === 0) return;
+    const versions = Object.values(checkpoint.channel_versions);
+    checkpoint.channel_values[TASKS] = (await this.#loadWrites(rows)).map(([, , value]) => value);
+    checkpoint.channel_versions[TASKS] = versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
+  }
+
+  /** Metadata as JSON text for the JSON column (the serializer keeps LangChain objects revivable). */
+  async #metadataJson(metadata: CheckpointMetadata): Promise<string> {
+    const [, bytes] = await this.serde.dumpsTyped(metadata);
+    return new TextDecoder().decode(bytes);
+  }
+
+  /** Blob rows for the channels whose version is new in this checkpoint and that hold a value. */
+  async #dumpValues(threadId: string, checkpointNs: string, values: Record<string, unknown>, newVersions: ChannelVersions): Promise<Param[][]> {
+    const changed = Object.entries(newVersions).filter(([channel]) => Object.hasOwn(values, channel));
+    return Promise.all(
+      changed.map(async ([channel, version]): Promise<Param[]> => {
+        const [type, bytes] = await this.serde.dumpsTyped(values[channel]);
+        return [threadId, checkpointNs, key(channel, "channel", MAX.channel), key(String(version), "channel version", MAX.version), type, toBuffer(bytes)];
+      }),
+    );
+  }
+}
+
+/** A required id-like string, at most `max` characters (MySQL counts code points). */
+function key(value: unknown, what: string, max: number, min = 1): string {
+  if (typeof value !== "string") throw new CheckpointerError("INVALID_INPUT", `${what} must be a string`);
+  const length = [...value].length;
+  if (length < min || length > max) throw new CheckpointerError("INVALID_INPUT", `${what} must be ${min} to ${max} characters`);
+  return value;
+}
+
+/** A checkpoint id that may be absent ("" counts as absent, as in LangGraph). */
+function optionalKey(value: unknown, what: string): string | null {
+  return value === undefined || value === null || value === "" ? null : key(value, what, MAX.checkpointId);
+}
+
+/** MySQL's binary collations order by code point; JS's `<` compares UTF-16 units, which differs past U+FFFF. */
+function byCodePoint(a: string, b: string): number {
+  return compareWritesSortKeys(writesSortKey(a), writesSortKey(b));
+}
+
+/** mysql2 binds a Buffer as bytes but a plain Uint8Array as a string. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The serializer gets back a plain Uint8Array, as it gave one (mysql2 returns a Buffer; no copy). */
+function fromBuffer(data: unknown): Uint8Array {
+  const buffer = data as Buffer;
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+/** CHANNELS_PER_READ (channel, version) params; NULL pairs match nothing. */
+function padPairs(pairs: Param[][]): Param[] {
+  return [...pairs.flat(), ...Array<Param>(2 * (CHANNELS_PER_READ - pairs.length)).fill(null)];
+}
+
+/** Multi-row INSERTs of at most ROWS_PER_INSERT rows and about BATCH_BYTES of values each. */
+async function insertRows(conn: PoolConnection, statements: readonly string[], rows: Param[][]): Promise<void> {
+  let batch: Param[][] = [];
+  let bytes = 0;
+  const flush = async () => {
+    if (batch.length > 0) await conn.execute(statements[batch.length - 1]!, batch.flat());
+    batch = [];
+    bytes = 0;
+  };
+  for (const row of rows) {
+    const size = row.reduce((n: number, p) => n + (Buffer.isBuffer(p) ? p.length : 0), 0);
+    if (batch.length === ROWS_PER_INSERT || (batch.length > 0 && bytes + size > BATCH_BYTES)) await flush();
+    batch.push(row);
+    bytes += size;
+  }
+  await flush();
+}

@@ -1,0 +1,122 @@
+import type { TableNames } from "./schema.js";
+
+/** Rows per multi-row INSERT: one prepared statement per row count 1..ROWS_PER_INSERT. */
+export const ROWS_PER_INSERT = 8;
+/** (channel, version) pairs per read; unused pairs are bound as NULL, which matches nothing. */
+export const CHANNELS_PER_READ = 64;
+
+const placeholders = (rows: number, width: number) =>
+  Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => "?").join(", ")})`).join(", ");
+
+/** The statement for 1..ROWS_PER_INSERT rows, at index `rows - 1`. */
+const perRowCount = (width: number, sql: (values: string) => string) =>
+  Array.from({ length: ROWS_PER_INSERT }, (_, i) => sql(placeholders(i + 1, width)));
+
+/**
+ * Every statement the LangGraph saver runs, as fixed text: mysql2 prepares each distinct string
+ * once per connection, so none is built per call. Optional filters are `(? IS NULL OR …)`: MySQL
+ * folds them per execution, so a bound NULL costs nothing and the primary key still drives the scan.
+ */
+export function langGraphStatements(t: TableNames) {
+  const checkpoints = `\`${t.lgCheckpoints}\``;
+  const blobs = `\`${t.lgBlobs}\``;
+  const writes = `\`${t.lgWrites}\``;
+  const pairs = placeholders(CHANNELS_PER_READ, 2);
+  const blobsOf = `SELECT channel, type, data, NULL AS task_id, NULL AS task_path, NULL AS idx FROM ${blobs}
+WHERE thread_id = ? AND checkpoint_ns = ? AND (channel, version) IN (${pairs})`;
+  const writeColumns = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data, task_path";
+  return {
+    /** Params: threadId, checkpointNs, checkpointId, parentCheckpointId, type, checkpoint, metadata. */
+    upsertCheckpoint: `INSERT INTO ${checkpoints} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+VALUES (?, ?, ?, ?, ?, ?, ?) AS new
+ON DUPLICATE KEY UPDATE type = new.type, checkpoint = new.checkpoint, metadata = new.metadata`,
+
+    /**
+     * A (channel, version) is written once: its value cannot change, so a repeat keeps the stored
+     * row. (The no-op update, unlike INSERT IGNORE, still fails on bad data.) Params per row:
+     * threadId, checkpointNs, channel, version, type, data.
+     */
+    insertBlobs: perRowCount(
+      6,
+      (values) => `INSERT INTO ${blobs} (thread_id, checkpoint_ns, channel, version, type, data)
+VALUES ${values} ON DUPLICATE KEY UPDATE version = version`,
+    ),
+
+    /** Regular writes: the first write of a (task, idx) wins, as in the PostgreSQL saver. */
+    insertWrites: perRowCount(
+      9,
+      (values) => `INSERT INTO ${writes} (${writeColumns})
+VALUES ${values} ON DUPLICATE KEY UPDATE idx = idx`,
+    ),
+
+    /** Special writes (errors, interrupts, resumes: negative idx) replace the earlier one. */
+    upsertWrites: perRowCount(
+      9,
+      (values) => `INSERT INTO ${writes} (${writeColumns})
+VALUES ${values} AS new
+ON DUPLICATE KEY UPDATE channel = new.channel, type = new.type, data = new.data, task_path = new.task_path`,
+    ),
+
+    /**
+     * Checkpoint rows, newest first (by id, then thread and namespace). Keys are sorted and cut
+     * in a derived table that carries no blobs, then the few winners are fetched by primary key;
+     * the caller restores the order. Params, each optional one twice: threadId, checkpointNs,
+     * checkpointId, before, metadata filter (JSON, containment), limit (a string).
+     */
+    selectCheckpoints: `SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint, c.metadata
+FROM (
+  SELECT thread_id, checkpoint_ns, checkpoint_id FROM ${checkpoints}
+  WHERE (? IS NULL OR thread_id = ?) AND (? IS NULL OR checkpoint_ns = ?) AND (? IS NULL OR checkpoint_id = ?)
+    AND (? IS NULL OR checkpoint_id < ?) AND (? IS NULL OR JSON_CONTAINS(metadata, ?))
+  ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
+  LIMIT ?
+) k
+JOIN ${checkpoints} c ON c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns AND c.checkpoint_id = k.checkpoint_id`,
+
+    /**
+     * A checkpoint's channel values (rows with task_id NULL) and its pending writes, in one round
+     * trip. Params: threadId, checkpointNs, CHANNELS_PER_READ × (channel, version), threadId,
+     * checkpointNs, checkpointId.
+     */
+    selectValuesAndWrites: `${blobsOf}
+UNION ALL
+SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?`,
+
+    /** More channel values, for checkpoints with over CHANNELS_PER_READ channels. */
+    selectValues: blobsOf,
+
+    /** Sends stored as writes of the parent, for checkpoints older than format v4. Params: threadId, checkpointNs, checkpointId, TASKS. */
+    selectPendingSends: `SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? AND channel = ?`,
+
+    // Checkpoints first, as put writes them first: the two lock in the same order.
+    deleteThreadCheckpoints: `DELETE FROM ${checkpoints} WHERE thread_id = ?`,
+    deleteThreadBlobs: `DELETE FROM ${blobs} WHERE thread_id = ?`,
+    deleteThreadWrites: `DELETE FROM ${writes} WHERE thread_id = ?`,
+
+    /** Copy, step 1: is the target taken? Locks the target's range, so no put lands meanwhile. */
+    lockTargetThread: `SELECT checkpoint_id FROM ${checkpoints} WHERE thread_id = ? LIMIT 1 FOR UPDATE`,
+    copyCheckpoints: `INSERT INTO ${checkpoints} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
+SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM ${checkpoints} WHERE thread_id = ?`,
+    copyBlobs: `INSERT INTO ${blobs} (thread_id, checkpoint_ns, channel, version, type, data)
+SELECT ?, checkpoint_ns, channel, version, type, data FROM ${blobs} WHERE thread_id = ?`,
+    copyWrites: `INSERT INTO ${writes} (${writeColumns})
+SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data, task_path FROM ${writes} WHERE thread_id = ?`,
+
+    /**
+     * Prune, step 1: the latest checkpoint id of each namespace of a thread. A locking read: it
+     * sees the newest rows and locks the thread's range, so no put lands until the prune commits.
+     */
+    lockLatestPerNamespace: `SELECT checkpoint_ns, MAX(checkpoint_id) AS checkpoint_id FROM ${checkpoints}
+WHERE thread_id = ? GROUP BY checkpoint_ns FOR UPDATE`,
+    /** Params: threadId, checkpointNs, the kept (latest) checkpointId. */
+    pruneCheckpoints: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?`,
+    pruneWrites: `DELETE FROM ${writes} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?`,
+    /** Params: threadId, checkpointNs, JSON array of the kept [channel, version] pairs. */
+    pruneBlobs: `DELETE FROM ${blobs}
+WHERE thread_id = ? AND checkpoint_ns = ? AND NOT JSON_ARRAY(channel, version) MEMBER OF (CAST(? AS JSON))`,
+  };
+}
+
+export type LangGraphStatements = ReturnType<typeof langGraphStatements>;
