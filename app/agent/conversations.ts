@@ -25,7 +25,7 @@ export interface CheckpointListing {
 export interface RetryPolicy {
   /** Tries of a turn that lost a compare-and-set race before giving up with CONFLICT. */
   attempts: number;
-  /** The first backoff; it doubles per try and is jittered. */
+  /** The first backoff; it doubles per try (up to a second) and is jittered. */
   baseDelayMs: number;
 }
 
@@ -122,7 +122,7 @@ export class Conversations {
       } catch (error) {
         // Once part of this turn is stored, running it again would repeat the user's message.
         if (!isCheckpointerError(error, "CONFLICT") || savedMidTurn || attempt >= this.#retry.attempts) throw error;
-        const delay = this.#retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random());
+        const delay = Math.min(1000, this.#retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
         this.#logger.warn({ threadId, attempt, delayMs: Math.round(delay) }, "another writer saved this thread first; running the turn again");
         await sleep(delay);
       }

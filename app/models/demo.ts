@@ -30,7 +30,8 @@ export class DemoModel implements Model {
 
   async complete({ messages, tools }: ModelRequest): Promise<ModelReply> {
     const last = messages.at(-1);
-    const intro = messages.some((m) => m.role === "assistant") ? "" : INTRO;
+    // Introduce itself in its first written reply (a tool-call step has no text).
+    const intro = messages.some((m) => m.role === "assistant" && m.content !== "") ? "" : INTRO;
     if (last?.role === "tool") return { content: intro + this.#describeToolResult(last), toolCalls: [] };
     const text = last?.role === "user" ? last.content : "";
     const has = (name: string) => tools.some((t) => t.name === name);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
+import { HookedModel } from "./support/models.js";
 
 describe("HTTP API (memory checkpointer, demo model)", () => {
   let app: TestApp;
@@ -202,19 +203,27 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
     });
   });
 
-  it("concurrent turns on one thread never drop a message", async () => {
-    const contents = Array.from({ length: 20 }, (_, i) => `message ${i}`);
-    const replies = await Promise.all(contents.map((c) => say(app.url, "busy", c)));
-    expect(replies.map((r) => r.status)).toEqual(contents.map(() => 200));
-    expect(new Set(replies.map((r) => r.body.checkpointId)).size).toBe(contents.length);
+  it("concurrent turns on one thread never drop a message, and queue instead of racing", async () => {
+    // A model that takes a moment, so unqueued turns would load the same state and collide.
+    const model = new HookedModel(() => new Promise((resolve) => setTimeout(resolve, 5)));
+    const busy = await startTestApp({ model, options: { retry: { attempts: 30, baseDelayMs: 2 } } });
+    try {
+      const contents = Array.from({ length: 20 }, (_, i) => `message ${i}`);
+      const replies = await Promise.all(contents.map((c) => say(busy.url, "busy", c)));
+      expect(replies.map((r) => r.status)).toEqual(contents.map(() => 200));
+      expect(new Set(replies.map((r) => r.body.checkpointId)).size).toBe(contents.length);
+      expect(model.calls).toBe(contents.length); // one run per turn: none had to retry
 
-    const { body } = await request(app.url, "GET", "/threads/busy");
-    const users = body.messages.filter((m: { role: string }) => m.role === "user").map((m: { content: string }) => m.content);
-    expect([...users].sort()).toEqual([...contents].sort());
-    // Turns did not interleave: every user message is followed by its own reply.
-    expect(body.messages.map((m: { role: string }) => m.role)).toEqual(contents.flatMap(() => ["user", "assistant"]));
-    const last = replies.find((r) => r.body.checkpointId === body.checkpointId);
-    expect(last?.body.reply.content).toContain(`This thread has ${contents.length} messages from you`);
+      const { body } = await request(busy.url, "GET", "/threads/busy");
+      const users = body.messages.filter((m: { role: string }) => m.role === "user").map((m: { content: string }) => m.content);
+      expect([...users].sort()).toEqual([...contents].sort());
+      // Turns did not interleave: every user message is followed by its own reply.
+      expect(body.messages.map((m: { role: string }) => m.role)).toEqual(contents.flatMap(() => ["user", "assistant"]));
+      const last = replies.find((r) => r.body.checkpointId === body.checkpointId);
+      expect(last?.body.reply.content).toContain(`This thread has ${contents.length} messages from you`);
+    } finally {
+      await busy.stop();
+    }
   });
 });
 

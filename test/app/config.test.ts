@@ -1,0 +1,136 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { CheckpointerError, type MySQLCheckpointer } from "../../checkpointer/index.js";
+import type { AgentState } from "../../app/agent/state.js";
+import { loadConfig } from "../../app/config.js";
+import { toApiError } from "../../app/http/errors.js";
+import { ModelError } from "../../app/models/model.js";
+import { openStore } from "../../app/store.js";
+
+describe("loadConfig", () => {
+  it("has working defaults: the file store in ./data and the demo model", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      host: "127.0.0.1",
+      mysql: undefined,
+      dataDir: "./data",
+      openai: { apiKey: undefined, baseURL: undefined, model: "gpt-4o-mini" },
+      rateLimitPerMinute: 120,
+      bodyLimit: "64kb",
+      checkpointEveryNIterations: 0,
+    });
+  });
+
+  it("treats empty values as unset, as a copied .env.example has them", () => {
+    const config = loadConfig({ MYSQL_URL: "", OPENAI_API_KEY: "", PORT: "", RATE_LIMIT_PER_MINUTE: "" });
+    expect(config.mysql).toBeUndefined();
+    expect(config.openai.apiKey).toBeUndefined();
+    expect(config.port).toBe(3000);
+  });
+
+  it("reads every setting", () => {
+    const config = loadConfig({
+      PORT: "8080",
+      HOST: "0.0.0.0",
+      MYSQL_URL: "mysql://app@db:3306/agent?create-tables=false",
+      MYSQL_PASSWORD: "s3cret",
+      OPENAI_API_KEY: "sk-test",
+      OPENAI_BASE_URL: "http://localhost:11434/v1",
+      MODEL: "llama3.2",
+      LOG_LEVEL: "debug",
+      RATE_LIMIT_PER_MINUTE: "0",
+      BODY_LIMIT: "1mb",
+      MAX_ITERATIONS: "4",
+      CHECKPOINT_EVERY_N_ITERATIONS: "2",
+      SHUTDOWN_TIMEOUT_MS: "500",
+    });
+    expect(config).toEqual({
+      port: 8080,
+      host: "0.0.0.0",
+      mysql: { url: "mysql://app@db:3306/agent?create-tables=false", password: "s3cret", passwordFile: undefined },
+      dataDir: "./data",
+      openai: { apiKey: "sk-test", baseURL: "http://localhost:11434/v1", model: "llama3.2" },
+      logLevel: "debug",
+      rateLimitPerMinute: 0,
+      bodyLimit: "1mb",
+      maxIterations: 4,
+      checkpointEveryNIterations: 2,
+      shutdownTimeoutMs: 500,
+    });
+  });
+
+  it("names every bad variable and never echoes a value", () => {
+    let message = "";
+    try {
+      loadConfig({ PORT: "99999", MYSQL_URL: "postgres://u:hunter2@h/db", BODY_LIMIT: "lots", MYSQL_PASSWORD: "a", MYSQL_PASSWORD_FILE: "/f" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/PORT/);
+    expect(message).toMatch(/MYSQL_URL/);
+    expect(message).toMatch(/BODY_LIMIT/);
+    expect(message).toMatch(/MYSQL_PASSWORD: set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both/);
+    expect(message).not.toContain("hunter2");
+  });
+});
+
+describe("openStore", () => {
+  const silent = pino({ level: "silent" });
+
+  it("uses the file checkpointer in DATA_DIR by default and logs it as the embedded default", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "store-"));
+    const lines: string[] = [];
+    const logger = pino({}, { write: (line: string) => void lines.push(line) });
+    const store = openStore(loadConfig({ DATA_DIR: dir }), logger);
+    expect(store.kind).toBe("file");
+    await store.checkpointer.save({ messages: [], iteration: 0, metadata: {} }, "t");
+    expect(await store.checkpointer.exists("t")).toBe(true);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ checkpointer: "file", directory: resolve(dir), msg: expect.stringMatching(/embedded default/) });
+  });
+
+  it("uses MySQL when MYSQL_URL is set, logging the URL without the password", () => {
+    const lines: string[] = [];
+    const logger = pino({}, { write: (line: string) => void lines.push(line) });
+    const store = openStore(loadConfig({ MYSQL_URL: "mysql://app:fromurl@db:3306/agent", MYSQL_PASSWORD: "hunter2" }), logger);
+    expect(store.kind).toBe("mysql");
+    expect(lines.join("")).toContain("mysql://app:***@db:3306/agent");
+    expect(lines.join("")).not.toMatch(/hunter2|fromurl/);
+    return store.checkpointer.close();
+  });
+
+  it("takes the password from MYSQL_PASSWORD_FILE (a Docker secret)", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "secret-")), "password");
+    writeFileSync(file, "from-file\n");
+    const store = openStore(loadConfig({ MYSQL_URL: "mysql://app@db:3306/agent", MYSQL_PASSWORD_FILE: file }), silent);
+    const { backend } = store.checkpointer as MySQLCheckpointer<AgentState>;
+    expect(backend.config.poolOptions().password).toBe("from-file");
+    await store.checkpointer.close();
+  });
+});
+
+describe("toApiError", () => {
+  it.each([
+    ["INVALID_INPUT", 400, "INVALID_INPUT"],
+    ["CONFLICT", 409, "CONFLICT"],
+    ["TOO_LARGE", 413, "TOO_LARGE"],
+    ["UNAVAILABLE", 503, "UNAVAILABLE"],
+    ["UNSUPPORTED", 500, "INTERNAL"],
+    ["SCHEMA", 500, "INTERNAL"],
+  ] as const)("maps CheckpointerError %s to %d", (code, status, apiCode) => {
+    const error = toApiError(new CheckpointerError(code, "detail from the store"));
+    expect(error.status).toBe(status);
+    expect(error.code).toBe(apiCode);
+    // Server-side failures do not leak their details to clients.
+    if (status >= 500) expect(error.message).not.toContain("detail from the store");
+  });
+
+  it("maps model failures to 502 and anything unknown to 500", () => {
+    expect(toApiError(new ModelError("401 invalid key")).status).toBe(502);
+    const unknown = toApiError(new TypeError("x is undefined"));
+    expect([unknown.status, unknown.code, unknown.message]).toEqual([500, "INTERNAL", "internal error"]);
+  });
+});

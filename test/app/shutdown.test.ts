@@ -1,0 +1,58 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { shutdown } from "../../app/lifecycle.js";
+import { request, say, startTestApp } from "./support/in-process-app.js";
+import { deferred, HookedModel } from "./support/models.js";
+
+const logger = pino({ level: "silent" });
+
+describe("graceful shutdown", () => {
+  it("stops accepting, finishes the in-flight turn, then closes the store", async () => {
+    const thinking = deferred();
+    const finish = deferred();
+    const model = new HookedModel(async () => {
+      thinking.resolve();
+      await finish.promise;
+    });
+    const app = await startTestApp({ model });
+    const events: string[] = [];
+
+    const turn = say(app.url, "t", "My name is Alex");
+    await thinking.promise;
+    const closeStore = async () => void events.push(`store closed, turn saved: ${await app.checkpointer.exists("t")}`);
+    const stopped = shutdown(app, closeStore, 10_000, logger);
+
+    await expect(fetch(`${app.url}/healthz`)).rejects.toThrow(); // no longer accepting
+    events.push("model finishes");
+    finish.resolve();
+
+    expect(await stopped).toBe(true);
+    const res = await turn;
+    expect(res.status).toBe(200);
+    expect(res.headers.get("connection")).toBe("close");
+    expect(events).toEqual(["model finishes", "store closed, turn saved: true"]);
+    expect((await app.checkpointer.load("t"))?.messages).toHaveLength(2);
+  });
+
+  it("does not wait for idle keep-alive connections", async () => {
+    const app = await startTestApp();
+    expect((await request(app.url, "GET", "/healthz")).status).toBe(200); // leaves a kept-alive connection
+    expect(await shutdown(app, async () => {}, 60_000, logger)).toBe(true);
+  });
+
+  it("cuts turns that outlast the timeout, still closes the store, and reports an unclean stop", async () => {
+    const stuck = deferred();
+    const model = new HookedModel(async () => {
+      stuck.resolve();
+      await new Promise(() => {}); // a model that never answers
+    });
+    const app = await startTestApp({ model });
+    let storeClosed = false;
+
+    const turn = say(app.url, "t", "hello");
+    await stuck.promise;
+    expect(await shutdown(app, async () => void (storeClosed = true), 50, logger)).toBe(false);
+    await expect(turn).rejects.toThrow();
+    expect(storeClosed).toBe(true);
+  });
+});
