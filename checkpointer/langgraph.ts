@@ -94,6 +94,16 @@ export class MySQLSaver extends BaseCheckpointSaver {
     return this.backend.close();
   }
 
+  /**
+   * Channel versions count up as LangGraph's default does, plus a random fraction. Values are
+   * stored once per channel and version, so two forks of one checkpoint (updateState on an old
+   * config) must not both write version n+1 of a channel: with plain integers the second fork
+   * would read the first one's value, as the PostgreSQL saver does. Python's savers do the same.
+   */
+  override getNextVersion(current: number | undefined): number {
+    return Math.floor(super.getNextVersion(current)) + Math.random();
+  }
+
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const { thread_id, checkpoint_ns } = config.configurable ?? {};
     if (thread_id === undefined || thread_id === null) return undefined;

@@ -2,6 +2,7 @@
 // metadata filters, copy, prune, limits and the shared schema migrations.
 import { INTERRUPT, emptyCheckpoint, uuid6, type Checkpoint, type CheckpointMetadata, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
 import type { RunnableConfig } from "@langchain/core/runnables";
+import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { isCheckpointerError } from "../../checkpointer/errors.js";
@@ -52,6 +53,25 @@ describe.skipIf(!url)("MySQLSaver", () => {
     expect((await saver.getTuple(first))?.checkpoint.channel_values).toEqual({ a: "x", b: [1] });
     expect((await saver.getTuple(second))?.checkpoint.channel_values).toEqual({ a: "x", b: [1, 2] });
     expect((await saver.getTuple(root))?.config.configurable?.checkpoint_id).toBe(second.configurable?.checkpoint_id);
+  });
+
+  it("keeps two forks of one checkpoint apart (each writes its own version of a channel)", async () => {
+    const State = Annotation.Root({ topic: Annotation<string>, summary: Annotation<string> });
+    const app = new StateGraph(State)
+      .addNode("summarise", (state) => ({ summary: `about ${state.topic}` }))
+      .addEdge(START, "summarise")
+      .addEdge("summarise", END)
+      .compile({ checkpointer: saver });
+    const config = { configurable: { thread_id: "forks" } };
+    await app.invoke({ topic: "cats" }, config);
+    const history = [];
+    for await (const snapshot of app.getStateHistory(config)) history.push(snapshot);
+    const start = history.at(-2)!.config; // after the input, before summarise
+    const dogs = await app.updateState(start, { topic: "dogs" });
+    const birds = await app.updateState(start, { topic: "birds" });
+    expect((await app.getState(dogs)).values).toEqual({ topic: "dogs" });
+    expect((await app.getState(birds)).values).toEqual({ topic: "birds" });
+    expect((await app.invoke(null, birds)).summary).toBe("about birds");
   });
 
   it("reads a checkpoint with more channels than one read statement carries", async () => {
