@@ -1,6 +1,7 @@
 // Stand-in for the mysql image's `docker_process_sql`: runs the SQL on stdin as root, in
 // MYSQL_DATABASE unless a --database=… argument says otherwise (as in the image, the last one
 // wins). Root's URL comes from INITDB_ROOT_URL. Plain JavaScript, so bash can run it with node.
+/* global process, URL */
 import mysql from "mysql2/promise";
 
 let database = process.env.MYSQL_DATABASE;
