@@ -54,6 +54,9 @@ const EnvSchema = z.object({
   message: "set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both",
 });
 
+/** Every environment variable the app reads (`.env.example` documents each). */
+export const ENV_VARIABLES = Object.keys(EnvSchema.shape);
+
 export class ConfigError extends Error {
   override name = "ConfigError";
 }

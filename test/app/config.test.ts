@@ -1,14 +1,15 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { CheckpointerError, type MySQLCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
-import { loadConfig } from "../../app/config.js";
+import { ENV_VARIABLES, loadConfig } from "../../app/config.js";
 import { toApiError } from "../../app/http/errors.js";
 import { ModelError } from "../../app/models/model.js";
 import { openStore } from "../../app/store.js";
+import { REPO } from "./support/app-process.js";
 
 describe("loadConfig", () => {
   it("has working defaults: the file store in ./data and the demo model", () => {
@@ -75,6 +76,13 @@ describe("loadConfig", () => {
     expect(message).toMatch(/BODY_LIMIT/);
     expect(message).toMatch(/MYSQL_PASSWORD: set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both/);
     expect(message).not.toContain("hunter2");
+  });
+});
+
+describe(".env.example", () => {
+  it("documents every variable the app reads", () => {
+    const documented = readFileSync(join(REPO, ".env.example"), "utf8").match(/^[A-Z_]+(?==)/gm);
+    expect(ENV_VARIABLES.filter((name) => !documented?.includes(name))).toEqual([]);
   });
 });
 

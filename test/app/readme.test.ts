@@ -1,0 +1,51 @@
+// The README's curl examples, run as written against the app (only the host is changed).
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO } from "./support/app-process.js";
+import { startTestApp, type TestApp } from "./support/in-process-app.js";
+
+const run = promisify(execFile);
+const readme = readFileSync(join(REPO, "README.md"), "utf8");
+const apiSection = readme.slice(readme.indexOf("## The HTTP API"), readme.indexOf("## Configuration"));
+const curls = apiSection.split("\n").filter((line) => line.startsWith("curl "));
+
+describe("README: the HTTP API examples", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(() => app.stop());
+
+  it("has one for every endpoint", () => {
+    const endpoints = curls.map((c) => `${/-X (\w+)/.exec(c)?.[1] ?? "GET"} ${/localhost:3000(\/[^\s'?]*)/.exec(c)?.[1]}`);
+    expect(endpoints).toEqual([
+      "POST /threads/user-42/messages",
+      "GET /threads/user-42",
+      "GET /threads",
+      "GET /threads/user-42/checkpoints",
+      "POST /threads/user-42/fork",
+      "DELETE /threads/user-42-what-if",
+      "GET /healthz",
+    ]);
+  });
+
+  it("all succeed, in order", async () => {
+    const outputs: string[] = [];
+    for (const command of curls) {
+      // --fail turns an HTTP error into a non-zero exit, which rejects.
+      const { stdout } = await run("bash", ["-c", `${command.replaceAll("http://localhost:3000", app.url)} --fail --show-error`]);
+      outputs.push(stdout);
+    }
+    const [sent, thread, list, checkpoints, fork, deleted, health] = outputs.map((o) => (o ? JSON.parse(o) : undefined));
+    expect(sent.reply.content).toContain("Alex");
+    expect(thread.messages).toHaveLength(2);
+    expect(list.threads.map((t: { threadId: string }) => t.threadId)).toEqual(["user-42"]);
+    expect(checkpoints.checkpoints).toHaveLength(1);
+    expect(fork).toMatchObject({ threadId: "user-42-what-if", forkedFrom: "user-42" });
+    expect(deleted).toBeUndefined();
+    expect(health).toEqual({ status: "ok", checkpointer: "memory" });
+  });
+});
