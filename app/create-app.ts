@@ -12,7 +12,7 @@ import { calculatorTool } from "./tools/calculator.js";
 import { currentTimeTool } from "./tools/current-time.js";
 import { Toolbox, type Tool } from "./tools/tool.js";
 
-export const SYSTEM_PROMPT =
+const SYSTEM_PROMPT =
   "You are a helpful assistant in a chat app. Answer briefly. Use the calculator tool for arithmetic " +
   "and the current_time tool for the date or time instead of guessing.";
 
@@ -36,7 +36,7 @@ export interface AppDeps {
   options?: Partial<AppOptions>;
 }
 
-export const DEFAULT_OPTIONS: AppOptions = {
+const DEFAULT_OPTIONS: AppOptions = {
   rateLimitPerMinute: 120,
   bodyLimit: "64kb",
   maxIterations: 8,

@@ -28,7 +28,10 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel });
   const store = openStore(config, logger);
   const model = chooseModel(config.openai);
-  logger.info({ model: model.name, baseURL: config.openai.apiKey ? (config.openai.baseURL ?? "https://api.openai.com/v1") : undefined }, "model");
+  logger.info(
+    { model: model.name, baseURL: config.openai.apiKey ? config.openai.baseURL : undefined },
+    config.openai.apiKey ? "model" : "no OPENAI_API_KEY: using the offline demo model",
+  );
 
   const app = createApp({
     checkpointer: store.checkpointer,

@@ -5,6 +5,9 @@ import { KeyedQueue } from "./keyed-queue.js";
 import { runTurn, type Agent } from "./loop.js";
 import { emptyState, type AgentState } from "./state.js";
 
+/** Tries to read a thread whose latest checkpoint is being deleted under us. */
+const READ_ATTEMPTS = 3;
+
 export interface Snapshot {
   checkpointId: string;
   state: AgentState;
@@ -59,13 +62,14 @@ export class Conversations {
   /** The thread's latest checkpoint, or null when the thread does not exist. */
   async get(threadId: string): Promise<Snapshot | null> {
     // Id first, then that very checkpoint: reading "the latest" twice could mix two versions.
-    for (;;) {
+    for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
       const info = await this.#checkpointer.getMetadata(threadId);
       if (!info) return null;
       const state = await this.#checkpointer.load(threadId, info.checkpointId);
       if (state) return { checkpointId: info.checkpointId, state };
       // That checkpoint was deleted between the two reads: look again.
     }
+    throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
   }
 
   async list(options: { limit: number; prefix?: string | undefined }): Promise<ThreadListing[]> {
