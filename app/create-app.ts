@@ -5,6 +5,7 @@ import { pino, type Logger } from "pino";
 import type { Checkpointer } from "../checkpointer/index.js";
 import { Conversations, type RetryPolicy } from "./agent/conversations.js";
 import type { AgentState } from "./agent/state.js";
+import { loadConfig } from "./config.js";
 import { ApiError, errorHandler, notFound } from "./http/errors.js";
 import { apiRoutes } from "./http/routes.js";
 import type { Model } from "./models/model.js";
@@ -36,11 +37,13 @@ export interface AppDeps {
   options?: Partial<AppOptions>;
 }
 
+// The same defaults as an empty environment gives main.ts.
+const { rateLimitPerMinute, bodyLimit, maxIterations, checkpointEveryNIterations } = loadConfig({});
 const DEFAULT_OPTIONS: AppOptions = {
-  rateLimitPerMinute: 120,
-  bodyLimit: "64kb",
-  maxIterations: 8,
-  checkpointEveryNIterations: 0,
+  rateLimitPerMinute,
+  bodyLimit,
+  maxIterations,
+  checkpointEveryNIterations,
   retry: { attempts: 5, baseDelayMs: 25 },
 };
 

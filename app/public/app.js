@@ -2,7 +2,7 @@
 const $ = (id) => document.getElementById(id);
 const path = (threadId, suffix = "") => `/threads/${encodeURIComponent(threadId)}${suffix}`;
 
-let currentThread = threadFromHash() ?? newThreadId();
+let currentThread = threadFromHash();
 
 function threadFromHash() {
   return location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : null;
@@ -81,17 +81,20 @@ async function loadThreads() {
   $("no-threads").hidden = threads.length > 0;
 }
 
-async function openThread(threadId) {
+// `isNew`: an id just made up here, so there is nothing to fetch yet.
+async function openThread(threadId, { isNew = false } = {}) {
   currentThread = threadId;
   showError(null);
   $("messages").replaceChildren();
   let title = "";
-  try {
-    const thread = await api("GET", path(threadId));
-    thread.messages.forEach(renderMessage);
-    title = thread.messages.find((m) => m.role === "user")?.content ?? "";
-  } catch (error) {
-    if (error.status !== 404) showError(error); // 404: a new conversation, created by its first message
+  if (!isNew) {
+    try {
+      const thread = await api("GET", path(threadId));
+      thread.messages.forEach(renderMessage);
+      title = thread.messages.find((m) => m.role === "user")?.content ?? "";
+    } catch (error) {
+      if (error.status !== 404) showError(error); // 404: a conversation that starts with its first message
+    }
   }
   $("empty").hidden = $("messages").children.length > 0;
   renderThreadHeader(title);
@@ -145,13 +148,13 @@ $("delete-thread").addEventListener("click", async () => {
   if (!confirm(`Delete conversation ${currentThread}?`)) return;
   try {
     await api("DELETE", path(currentThread));
-    await openThread(newThreadId());
+    await openThread(newThreadId(), { isNew: true });
   } catch (error) {
     showError(error);
   }
 });
 
-$("new-thread").addEventListener("click", () => openThread(newThreadId()));
+$("new-thread").addEventListener("click", () => openThread(newThreadId(), { isNew: true }));
 
 window.addEventListener("hashchange", () => {
   const threadId = threadFromHash();
@@ -168,4 +171,4 @@ async function checkHealth() {
 }
 
 void checkHealth();
-void openThread(currentThread).catch(showError);
+void (currentThread ? openThread(currentThread) : openThread(newThreadId(), { isNew: true })).catch(showError);

@@ -17,6 +17,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
   let browser: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
+  const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     app = await startTestApp();
@@ -39,6 +40,9 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     page = browser.pages()[0] ?? (await browser.newPage());
     // Uncaught exceptions in the page's script (HTTP errors are the API's answers, not page errors).
     page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(message.text());
+    });
   });
 
   afterAll(async () => {
@@ -109,5 +113,17 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#fork-form button").click();
     await page.locator("#error", { hasText: "already exists" }).waitFor();
     expect(pageErrors).toEqual([]);
+    // The browser logs the 409 itself; no other request failed along the way.
+    expect(consoleErrors).toEqual([expect.stringContaining("409")]);
+  });
+
+  it("deletes a thread after confirmation", async () => {
+    await page.goto(`${app.url}/#forked-thread`);
+    await page.locator("#messages li.assistant").first().waitFor();
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.locator("#delete-thread").click();
+    await page.locator("#thread-id", { hasText: /^chat-/ }).waitFor();
+    await page.locator("#threads a", { hasText: "forked-thread" }).waitFor({ state: "detached" });
+    expect((await request(app.url, "GET", "/threads/forked-thread")).status).toBe(404);
   });
 });
