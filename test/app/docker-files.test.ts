@@ -42,7 +42,6 @@ describe.skipIf(skipCompose)("docker-compose.yml (docker-compose config)", () =>
     // The MySQL healthcheck goes over TCP and reads a table the init SQL creates.
     expect(config).toMatch(/--protocol=tcp -h127\.0\.0\.1/);
     expect(config).toContain("cp_schema_migrations");
-    expect(config).toContain("http://127.0.0.1:3000/healthz");
     // Not the image's MYSQL_USER (ALL privileges), not root, and nothing that stops --scale.
     expect(config).not.toMatch(/MYSQL_USER|MYSQL_URL: mysql:\/\/root|container_name/);
   });
