@@ -116,7 +116,7 @@ export class MySQLBackend implements StorageBackend {
     await this.transaction(async (conn) => {
       await conn.execute(this.#sql.saveThread, [write.threadId, write.checkpointId, new Date(now), expiresAt, metadata, metadataIndex(write.metadata)]);
       const [inserted] = await conn.execute<ResultSetHeader>(this.#sql.saveCheckpoint, [
-        Buffer.from(write.document, "utf8"),
+        write.document,
         write.text,
         write.threadId,
         checkParent ? 1 : 0,
