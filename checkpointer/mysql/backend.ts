@@ -275,13 +275,16 @@ export class MySQLBackend implements StorageBackend {
       }));
   }
 
-  /** Drains the pool; idempotent. Later calls throw `UNAVAILABLE`. */
+  /**
+   * Drains the pool; idempotent. Later calls throw `UNAVAILABLE`. A connection attempt still
+   * pending holds the drain for at most `connectTimeoutMs`; its failure is no error of close().
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const pool = this.#pool;
     this.#pool = undefined;
-    await pool?.end();
+    await pool?.end().catch(() => undefined);
   }
 
   #date(): Date {

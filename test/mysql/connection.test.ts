@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:net";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { CheckpointerError, mysqlCheckpointer, MySQLConfig } from "../../checkpointer/index.js";
@@ -25,6 +26,28 @@ describe("MySQL connections without a server", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     for (const text of [error.message, error.stack, JSON.stringify(error.cause)]) expect(text).not.toContain(SECRET);
     await cp.close();
+  });
+});
+
+describe("MySQL connections to a server that never answers", () => {
+  let silent: Server;
+  let port: number;
+  beforeAll(async () => {
+    // Accepts TCP connections and never sends the MySQL handshake.
+    silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    port = (silent.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+
+  it("close() during a pending connect resolves, and the pending call fails typed", async () => {
+    const cp = mysqlCheckpointer(`mysql://root@127.0.0.1:${port}/agent?connect-timeout=3000`);
+    const pending = cp.exists("t1").catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(cp.close()).resolves.toBeUndefined();
+    const error = await pending;
+    expect(error).toBeInstanceOf(CheckpointerError);
+    expect((error as CheckpointerError).code).toBe("UNAVAILABLE");
   });
 });
 
