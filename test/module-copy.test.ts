@@ -33,6 +33,27 @@ if (process.env.MYSQL_URL) {
 console.log(JSON.stringify(out));
 `;
 
+const CHECK_README_THREAD = `
+import { getCheckpointer } from "./dist/checkpointer/index.js";
+const cp = getCheckpointer("mysql");
+const info = await cp.getMetadata("user-42");
+console.log(JSON.stringify({
+  checkpoints: (await cp.listCheckpoints("user-42")).length,
+  messages: (await cp.load("user-42")).messages.length,
+  metadata: info.metadata,
+}));
+await cp.close();
+`;
+
+/** The first TypeScript block of the README's "Copy it into an existing app" section. */
+async function readmeExample(): Promise<string> {
+  const readme = await readFile("README.md", "utf8");
+  const section = readme.slice(readme.indexOf("### Copy it into an existing app"));
+  const block = /```ts\n([\s\S]*?)```/.exec(section);
+  if (!block) throw new Error("README has no TypeScript example under 'Copy it into an existing app'");
+  return block[1]!;
+}
+
 describe("checkpointer/ copied alone into a fresh TypeScript project", () => {
   let dir: string;
   let db: Awaited<ReturnType<typeof freshDatabase>> | undefined;
@@ -56,10 +77,11 @@ describe("checkpointer/ copied alone into a fresh TypeScript project", () => {
       join(dir, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: { target: "ES2022", lib: ["ES2022"], module: "NodeNext", moduleResolution: "NodeNext", strict: true, outDir: "dist", types: ["node"] },
-        files: ["main.ts"],
+        files: ["main.ts", "readme-example.ts"],
       }),
     );
     await writeFile(join(dir, "main.ts"), MAIN);
+    await writeFile(join(dir, "readme-example.ts"), await readmeExample());
     // The runtime dependency is mysql2 alone; typescript and @types/node are the compiler and Node's typings.
     await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", `mysql2@${version("mysql2")}`, `typescript@${version("typescript")}`, `@types/node@${version("@types/node")}`], { cwd: dir });
     const installed = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
@@ -72,5 +94,13 @@ describe("checkpointer/ copied alone into a fresh TypeScript project", () => {
     expect(out).toMatchObject({ memory: "in memory", invalid: "INVALID_INPUT" });
     if (db) expect(out).toMatchObject({ mysql: "in mysql", query: ["t1"] });
     else console.warn(`module copy: MySQL part skipped (${inject("mysqlSkipReason")})`);
+
+    // The README's example, as printed there: one turn, saved with compare-and-set.
+    await run(process.execPath, ["dist/readme-example.js"], { cwd: dir, env });
+    await run(process.execPath, ["dist/readme-example.js"], { cwd: dir, env });
+    if (db) {
+      const { stdout: check } = await run(process.execPath, ["--input-type=module", "-e", CHECK_README_THREAD], { cwd: dir, env });
+      expect(JSON.parse(check)).toEqual({ checkpoints: 2, messages: 2, metadata: { agent: "support", user: "42" } });
+    }
   });
 });
