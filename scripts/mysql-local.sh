@@ -34,7 +34,9 @@ running_pid() {
   local pid
   [ -f "$root_fs$pidfile" ] || return 1
   pid=$(cat "$root_fs$pidfile" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # A mysqld killed with SIGKILL stays a zombie where PID 1 does not reap orphans: not running.
+  [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ] && echo "$pid"
 }
 
 bootstrap() {
