@@ -9,7 +9,9 @@ export interface AppConfig {
   dataDir: string;
   openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** Requests per minute per client IP on the API; 0 turns the limiter off. */
+  /** API keys; empty when the API is open to anyone who can reach it. */
+  apiKeys: string[];
+  /** Requests per minute per API key (per client IP without keys) on the API; 0 turns the limiter off. */
   rateLimitPerMinute: number;
   /** Largest accepted JSON body, in the `bytes` notation express understands (`64kb`). */
   bodyLimit: string;
@@ -32,6 +34,12 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === 
 const integer = (min: number, max: number, fallback: number) =>
   z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max).default(fallback));
 
+/** Comma-separated; each key goes in an HTTP header, so printable ASCII without spaces, and long enough not to guess. */
+const ApiKeys = z.preprocess(
+  (v) => (typeof v === "string" ? v.split(",").map((key) => key.trim()).filter(Boolean) : []),
+  z.array(z.string().regex(/^[\x21-\x7e]{16,}$/, "each key must be at least 16 printable ASCII characters, without spaces")),
+);
+
 const EnvSchema = z.object({
   PORT: integer(0, 65535, 3000),
   HOST: optional(z.string()).default("127.0.0.1"),
@@ -42,6 +50,7 @@ const EnvSchema = z.object({
   OPENAI_API_KEY: optional(z.string()),
   OPENAI_BASE_URL: optional(z.url()),
   MODEL: optional(z.string()).default("gpt-4o-mini"),
+  API_KEYS: ApiKeys,
   LOG_LEVEL: optional(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).default("info"),
   RATE_LIMIT_PER_MINUTE: integer(0, 1_000_000, 120),
   BODY_LIMIT: optional(z.string().regex(/^\d+(b|kb|mb)$/i, "must look like 64kb or 1mb")).default("64kb"),
@@ -76,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     openai: { apiKey: e.OPENAI_API_KEY, baseURL: e.OPENAI_BASE_URL, model: e.MODEL },
     logLevel: e.LOG_LEVEL,
+    apiKeys: [...new Set(e.API_KEYS)],
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     bodyLimit: e.BODY_LIMIT,
     maxIterations: e.MAX_ITERATIONS,

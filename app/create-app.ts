@@ -1,13 +1,14 @@
 import { fileURLToPath } from "node:url";
 import express, { type Express } from "express";
-import { rateLimit } from "express-rate-limit";
+import { ipKeyGenerator, rateLimit } from "express-rate-limit";
 import { pino, type Logger } from "pino";
 import type { Checkpointer } from "../checkpointer/index.js";
 import { Conversations, type RetryPolicy } from "./agent/conversations.js";
 import type { AgentState } from "./agent/state.js";
 import { loadConfig } from "./config.js";
+import { authenticate, requireApiKey } from "./http/auth.js";
 import { ApiError, errorHandler, notFound } from "./http/errors.js";
-import { apiRoutes } from "./http/routes.js";
+import { healthRoute, threadRoutes } from "./http/routes.js";
 import type { Model } from "./models/model.js";
 import { calculatorTool } from "./tools/calculator.js";
 import { currentTimeTool } from "./tools/current-time.js";
@@ -18,7 +19,9 @@ const SYSTEM_PROMPT =
   "and the current_time tool for the date or time instead of guessing.";
 
 export interface AppOptions {
-  /** API requests per minute per client IP; 0 disables the limiter. */
+  /** With keys, every request but `/healthz` and the chat page needs one, and sees its own threads only. */
+  apiKeys: readonly string[];
+  /** API requests per minute per API key (per client IP without one); 0 disables the limiter. */
   rateLimitPerMinute: number;
   /** Largest JSON body, e.g. `64kb`. */
   bodyLimit: string;
@@ -38,8 +41,9 @@ export interface AppDeps {
 }
 
 // The same defaults as an empty environment gives main.ts.
-const { rateLimitPerMinute, bodyLimit, maxIterations, checkpointEveryNIterations } = loadConfig({});
+const { apiKeys, rateLimitPerMinute, bodyLimit, maxIterations, checkpointEveryNIterations } = loadConfig({});
 const DEFAULT_OPTIONS: AppOptions = {
+  apiKeys,
   rateLimitPerMinute,
   bodyLimit,
   maxIterations,
@@ -77,25 +81,31 @@ export function createApp(deps: AppDeps): Express {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // Compose probes /healthz every few seconds: keep that out of the info log.
       const level = req.path === "/healthz" ? "debug" : "info";
-      logger[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms) }, "request");
+      const { tenant } = res.locals;
+      logger[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), ...(tenant && { tenant }) }, "request");
     });
     next();
   });
+  // The page and the health check are open; everything after them needs a key when keys are set.
   app.use(express.static(PUBLIC_DIR));
+  app.use(healthRoute(conversations, deps.checkpointerKind, logger));
+  app.use(authenticate(options.apiKeys));
   if (options.rateLimitPerMinute > 0) {
     app.use(
-      "/threads",
       rateLimit({
         windowMs: 60_000,
         limit: options.rateLimitPerMinute,
         standardHeaders: "draft-8",
         legacyHeaders: false,
+        // One budget per API key; per IP without one, so guessing keys is limited too.
+        keyGenerator: (req, res) => (res.locals.tenant ? `key:${res.locals.tenant}` : ipKeyGenerator(req.ip ?? "")),
         handler: (_req, _res, next) => next(new ApiError(429, "RATE_LIMITED", "too many requests; slow down and try again shortly")),
       }),
     );
   }
+  app.use(requireApiKey);
   app.use(express.json({ limit: options.bodyLimit }));
-  app.use(apiRoutes(conversations, deps.checkpointerKind, logger));
+  app.use(threadRoutes(conversations));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

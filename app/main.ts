@@ -39,12 +39,15 @@ async function main(): Promise<void> {
     model,
     logger,
     options: {
+      apiKeys: config.apiKeys,
       rateLimitPerMinute: config.rateLimitPerMinute,
       bodyLimit: config.bodyLimit,
       maxIterations: config.maxIterations,
       checkpointEveryNIterations: config.checkpointEveryNIterations,
     },
   });
+  if (config.apiKeys.length > 0) logger.info({ keys: config.apiKeys.length }, "API keys: each key sees its own threads only");
+  else logger.warn("no API_KEYS: anyone who can reach the port can read and write every conversation");
   const running = await startServer(app, config.port, config.host);
   logger.info({ url: running.url }, "listening");
 

@@ -8,6 +8,29 @@ import { emptyState, type AgentState } from "./state.js";
 /** Tries to read a thread whose latest checkpoint is being deleted under us. */
 const READ_ATTEMPTS = 3;
 
+/** The longest thread id the checkpointer stores. */
+const MAX_STORED_ID_CHARS = 255;
+/**
+ * A tenant is this many hex digits naming one API key (`http/auth.ts` derives them), or "" for the
+ * single tenant of an app without API keys. Fixed length and no `:`, so no tenant's stored ids can
+ * start with another's.
+ */
+export const TENANT_ID_CHARS = 16;
+const TENANT = new RegExp(`^(?:[0-9a-f]{${TENANT_ID_CHARS}})?$`);
+/** The longest thread id a client may use: storage puts `<tenant>:` in front of it. */
+export const MAX_THREAD_ID_CHARS = MAX_STORED_ID_CHARS - TENANT_ID_CHARS - 1;
+
+/** A client's thread id as stored: `<tenant>:<threadId>`, or unchanged for the tenant "". */
+function storageId(tenant: string, threadId: string): string {
+  if (!TENANT.test(tenant)) throw new Error("invalid tenant id");
+  return tenant === "" ? threadId : `${tenant}:${threadId}`;
+}
+
+/** A stored id as its tenant knows it. */
+function clientId(tenant: string, stored: string): string {
+  return tenant === "" ? stored : stored.slice(tenant.length + 1);
+}
+
 export interface Snapshot {
   checkpointId: string;
   state: AgentState;
@@ -34,7 +57,9 @@ export interface RetryPolicy {
 
 /**
  * Every conversation operation of the app, over one checkpointer. This is the only code that
- * passes thread ids to the checkpointer, so a per-tenant id prefix would go here alone.
+ * passes thread ids to the checkpointer, and it scopes them per tenant: every method takes the
+ * caller's tenant, prefixes its ids in storage and strips the prefix from what it returns, so a
+ * tenant can neither name nor list another's threads.
  *
  * A turn is load → run → save with `parentCheckpointId` (compare-and-set): when another
  * replica saved the thread in between, the save writes nothing and the turn runs again on the
@@ -55,47 +80,50 @@ export class Conversations {
   }
 
   /** Runs one user turn and returns the assistant's reply and the checkpoint that holds it. */
-  send(threadId: string, content: string): Promise<{ checkpointId: string; reply: string }> {
-    return this.#queue.run(threadId, () => this.#sendWithRetries(threadId, content));
+  send(tenant: string, threadId: string, content: string): Promise<{ checkpointId: string; reply: string }> {
+    const id = storageId(tenant, threadId);
+    return this.#scoped(tenant, () => this.#queue.run(id, () => this.#sendWithRetries(id, content)));
   }
 
   /** The thread's latest checkpoint, or null when the thread does not exist. */
-  async get(threadId: string): Promise<Snapshot | null> {
-    // Id first, then that very checkpoint: reading "the latest" twice could mix two versions.
-    for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
-      const info = await this.#checkpointer.getMetadata(threadId);
-      if (!info) return null;
-      const state = await this.#checkpointer.load(threadId, info.checkpointId);
-      if (state) return { checkpointId: info.checkpointId, state };
-      // That checkpoint was deleted between the two reads: look again.
-    }
-    throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
+  get(tenant: string, threadId: string): Promise<Snapshot | null> {
+    return this.#scoped(tenant, () => this.#get(storageId(tenant, threadId)));
   }
 
-  async list(options: { limit: number; prefix?: string | undefined }): Promise<ThreadListing[]> {
-    const ids = await this.#checkpointer.listThreads({ limit: options.limit, ...(options.prefix && { prefix: options.prefix }) });
-    const infos = await Promise.all(ids.map((id) => this.#checkpointer.getMetadata(id)));
-    // A thread deleted between the two calls has no metadata: leave it out.
-    return infos.flatMap((info) => (info ? [{ threadId: info.threadId, updatedAt: info.createdAt, metadata: info.metadata }] : []));
+  /** The tenant's threads, most recently updated first; `prefix` narrows them further. */
+  list(tenant: string, options: { limit: number; prefix?: string | undefined }): Promise<ThreadListing[]> {
+    const prefix = storageId(tenant, options.prefix ?? "");
+    return this.#scoped(tenant, async () => {
+      const ids = await this.#checkpointer.listThreads({ limit: options.limit, ...(prefix && { prefix }) });
+      const infos = await Promise.all(ids.map((id) => this.#checkpointer.getMetadata(id)));
+      // A thread deleted between the two calls has no metadata: leave it out.
+      return infos.flatMap((info) =>
+        info ? [{ threadId: clientId(tenant, info.threadId), updatedAt: info.createdAt, metadata: info.metadata }] : [],
+      );
+    });
   }
 
   /** Newest first; null when the thread does not exist. */
-  async checkpoints(threadId: string, limit: number): Promise<CheckpointListing[] | null> {
-    const ids = await this.#checkpointer.listCheckpoints(threadId, limit);
-    if (ids.length === 0) return null;
-    const infos = await Promise.all(ids.map((id) => this.#checkpointer.getMetadata(threadId, id)));
-    return infos.flatMap((info) => (info ? [{ checkpointId: info.checkpointId, createdAt: info.createdAt, metadata: info.metadata }] : []));
+  checkpoints(tenant: string, threadId: string, limit: number): Promise<CheckpointListing[] | null> {
+    const id = storageId(tenant, threadId);
+    return this.#scoped(tenant, async () => {
+      const ids = await this.#checkpointer.listCheckpoints(id, limit);
+      if (ids.length === 0) return null;
+      const infos = await Promise.all(ids.map((checkpointId) => this.#checkpointer.getMetadata(id, checkpointId)));
+      return infos.flatMap((info) => (info ? [{ checkpointId: info.checkpointId, createdAt: info.createdAt, metadata: info.metadata }] : []));
+    });
   }
 
-  /** Copies the whole history to a new thread. False when the source does not exist; CONFLICT when the target does. */
-  async fork(threadId: string, to: string): Promise<Snapshot | null> {
-    if (!(await this.#checkpointer.copyThread(threadId, to))) return null;
-    return this.get(to);
+  /** Copies the whole history to a new thread of the same tenant. Null when the source does not exist; CONFLICT when the target does. */
+  fork(tenant: string, threadId: string, to: string): Promise<Snapshot | null> {
+    const [from, into] = [storageId(tenant, threadId), storageId(tenant, to)];
+    return this.#scoped(tenant, async () => ((await this.#checkpointer.copyThread(from, into)) ? this.#get(into) : null));
   }
 
   /** False when the thread did not exist. Waits for this process's turns on the thread. */
-  delete(threadId: string): Promise<boolean> {
-    return this.#queue.run(threadId, () => this.#checkpointer.delete(threadId));
+  delete(tenant: string, threadId: string): Promise<boolean> {
+    const id = storageId(tenant, threadId);
+    return this.#scoped(tenant, () => this.#queue.run(id, () => this.#checkpointer.delete(id)));
   }
 
   /** Throws `UNAVAILABLE` unless the store answers a cheap query within `timeoutMs`. */
@@ -112,9 +140,31 @@ export class Conversations {
     }
   }
 
+  /** Runs `work`; a store error that names the tenant's stored ids is rethrown with the client's ids. */
+  async #scoped<T>(tenant: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (tenant === "" || !isCheckpointerError(error)) throw error;
+      throw new CheckpointerError(error.code, error.message.replaceAll(`${tenant}:`, ""), { cause: error });
+    }
+  }
+
+  async #get(threadId: string): Promise<Snapshot | null> {
+    // Id first, then that very checkpoint: reading "the latest" twice could mix two versions.
+    for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+      const info = await this.#checkpointer.getMetadata(threadId);
+      if (!info) return null;
+      const state = await this.#checkpointer.load(threadId, info.checkpointId);
+      if (state) return { checkpointId: info.checkpointId, state };
+      // That checkpoint was deleted between the two reads: look again.
+    }
+    throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
+  }
+
   async #sendWithRetries(threadId: string, content: string): Promise<{ checkpointId: string; reply: string }> {
     for (let attempt = 1; ; attempt++) {
-      const latest = await this.get(threadId);
+      const latest = await this.#get(threadId);
       let parent = latest?.checkpointId ?? null;
       let savedMidTurn = false;
       try {

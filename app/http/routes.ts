@@ -2,6 +2,7 @@ import { Router } from "express";
 import type { Logger } from "pino";
 import type { Conversations } from "../agent/conversations.js";
 import type { Message } from "../agent/state.js";
+import { tenantOf } from "./auth.js";
 import { ApiError, toApiError } from "./errors.js";
 import { ForkBody, ListCheckpointsQuery, ListThreadsQuery, parse, SendMessageBody, ThreadParams } from "./schemas.js";
 
@@ -25,10 +26,9 @@ function publicMessage(m: Message) {
   }
 }
 
-/** The JSON API. `checkpointer` names the store for `/healthz`. */
-export function apiRoutes(conversations: Conversations, checkpointer: string, logger: Logger): Router {
+/** `GET /healthz`, open to anyone (load balancers, Compose). `checkpointer` names the store. */
+export function healthRoute(conversations: Conversations, checkpointer: string, logger: Logger): Router {
   const router = Router();
-
   router.get("/healthz", async (_req, res) => {
     try {
       await conversations.ping(HEALTH_TIMEOUT_MS);
@@ -40,22 +40,28 @@ export function apiRoutes(conversations: Conversations, checkpointer: string, lo
       res.status(503).json({ status: "unavailable", checkpointer, error: { code: "UNAVAILABLE", message } });
     }
   });
+  return router;
+}
+
+/** The JSON API on threads, each request within its tenant's threads (`requireApiKey` runs first). */
+export function threadRoutes(conversations: Conversations): Router {
+  const router = Router();
 
   router.get("/threads", async (req, res) => {
     const query = parse(ListThreadsQuery, req.query, "query");
-    res.json({ threads: await conversations.list(query) });
+    res.json({ threads: await conversations.list(tenantOf(res), query) });
   });
 
   router.post("/threads/:threadId/messages", async (req, res) => {
     const { threadId } = parse(ThreadParams, req.params, "path");
     const { content } = parse(SendMessageBody, req.body, "body");
-    const { checkpointId, reply } = await conversations.send(threadId, content);
+    const { checkpointId, reply } = await conversations.send(tenantOf(res), threadId, content);
     res.json({ threadId, checkpointId, reply: { role: "assistant", content: reply } });
   });
 
   router.get("/threads/:threadId", async (req, res) => {
     const { threadId } = parse(ThreadParams, req.params, "path");
-    const snapshot = await conversations.get(threadId);
+    const snapshot = await conversations.get(tenantOf(res), threadId);
     if (!snapshot) throw threadNotFound(threadId);
     res.json({ threadId, checkpointId: snapshot.checkpointId, messages: snapshot.state.messages.map(publicMessage) });
   });
@@ -63,7 +69,7 @@ export function apiRoutes(conversations: Conversations, checkpointer: string, lo
   router.get("/threads/:threadId/checkpoints", async (req, res) => {
     const { threadId } = parse(ThreadParams, req.params, "path");
     const { limit } = parse(ListCheckpointsQuery, req.query, "query");
-    const checkpoints = await conversations.checkpoints(threadId, limit);
+    const checkpoints = await conversations.checkpoints(tenantOf(res), threadId, limit);
     if (!checkpoints) throw threadNotFound(threadId);
     res.json({ checkpoints });
   });
@@ -71,14 +77,14 @@ export function apiRoutes(conversations: Conversations, checkpointer: string, lo
   router.post("/threads/:threadId/fork", async (req, res) => {
     const { threadId } = parse(ThreadParams, req.params, "path");
     const { to } = parse(ForkBody, req.body, "body");
-    const fork = await conversations.fork(threadId, to);
+    const fork = await conversations.fork(tenantOf(res), threadId, to);
     if (!fork) throw threadNotFound(threadId);
     res.status(201).json({ threadId: to, checkpointId: fork.checkpointId, forkedFrom: threadId });
   });
 
   router.delete("/threads/:threadId", async (req, res) => {
     const { threadId } = parse(ThreadParams, req.params, "path");
-    if (!(await conversations.delete(threadId))) throw threadNotFound(threadId);
+    if (!(await conversations.delete(tenantOf(res), threadId))) throw threadNotFound(threadId);
     res.status(204).end();
   });
 

@@ -1,11 +1,12 @@
 import { z } from "zod";
+import { MAX_THREAD_ID_CHARS } from "../agent/conversations.js";
 import { ApiError } from "./errors.js";
 
-/** 1 to 255 characters, counted in code points as the checkpointer counts them; it checks the rest. */
+/** 1 to 238 characters (room for a tenant prefix in storage), counted in code points as the checkpointer counts them; it checks the rest. */
 export const ThreadId = z
   .string()
   .min(1, "must not be empty")
-  .refine((id) => [...id].length <= 255, "must be at most 255 characters");
+  .refine((id) => [...id].length <= MAX_THREAD_ID_CHARS, `must be at most ${MAX_THREAD_ID_CHARS} characters`);
 
 export const ThreadParams = z.object({ threadId: ThreadId });
 
@@ -19,7 +20,7 @@ const Limit = (fallback: number) => z.coerce.number().int().min(1).max(100).defa
 
 export const ListThreadsQuery = z.object({
   limit: Limit(50),
-  prefix: z.string().max(255).optional(),
+  prefix: z.string().max(MAX_THREAD_ID_CHARS).optional(),
 });
 
 export const ListCheckpointsQuery = z.object({ limit: Limit(20) });

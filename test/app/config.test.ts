@@ -20,6 +20,7 @@ describe("loadConfig", () => {
       mysql: undefined,
       dataDir: "./data",
       openai: { apiKey: undefined, baseURL: undefined, model: "gpt-4o-mini" },
+      apiKeys: [],
       rateLimitPerMinute: 120,
       bodyLimit: "64kb",
       checkpointEveryNIterations: 0,
@@ -43,6 +44,7 @@ describe("loadConfig", () => {
       OPENAI_BASE_URL: "http://localhost:11434/v1",
       MODEL: "llama3.2",
       LOG_LEVEL: "debug",
+      API_KEYS: " key-one-0123456789, key-two-0123456789,,key-one-0123456789 ",
       RATE_LIMIT_PER_MINUTE: "0",
       BODY_LIMIT: "1mb",
       MAX_ITERATIONS: "4",
@@ -56,6 +58,7 @@ describe("loadConfig", () => {
       dataDir: "./data",
       openai: { apiKey: "sk-test", baseURL: "http://localhost:11434/v1", model: "llama3.2" },
       logLevel: "debug",
+      apiKeys: ["key-one-0123456789", "key-two-0123456789"],
       rateLimitPerMinute: 0,
       bodyLimit: "1mb",
       maxIterations: 4,
@@ -76,6 +79,16 @@ describe("loadConfig", () => {
     expect(message).toMatch(/BODY_LIMIT/);
     expect(message).toMatch(/MYSQL_PASSWORD: set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both/);
     expect(message).not.toContain("hunter2");
+  });
+
+  it.each([
+    ["too short", "short-key"],
+    ["with a space inside", "key with spaces 0123456789"],
+    ["not ASCII", "clé-0123456789abcdef"],
+  ])("refuses an API key %s, without echoing it", (_label, key) => {
+    const load = () => loadConfig({ API_KEYS: `good-key-0123456789,${key}` });
+    expect(load).toThrow(/^invalid configuration: API_KEYS\.1: each key must be/);
+    expect(load).not.toThrow(key);
   });
 });
 
