@@ -1,6 +1,9 @@
 // The chat page: plain browser JavaScript against the JSON API, no build step.
 const $ = (id) => document.getElementById(id);
 const path = (threadId, suffix = "") => `/threads/${encodeURIComponent(threadId)}${suffix}`;
+// The API key, when the server has API_KEYS. Kept in this browser only; the page never writes it into the DOM.
+const KEY_STORAGE = "agent-chat-api-key";
+const apiKey = () => localStorage.getItem(KEY_STORAGE) ?? "";
 
 let currentThread = threadFromHash();
 
@@ -14,11 +17,10 @@ function newThreadId() {
 }
 
 async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const headers = body ? { "content-type": "application/json" } : {};
+  if (apiKey()) headers.authorization = `Bearer ${apiKey()}`;
+  const response = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  if (response.status === 401) $("key-form").hidden = false; // the server wants a (different) key
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
@@ -154,6 +156,15 @@ $("delete-thread").addEventListener("click", async () => {
   }
 });
 
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  $("api-key").value = "";
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+  void openThread(currentThread).catch(showError);
+});
+
 $("new-thread").addEventListener("click", () => openThread(newThreadId(), { isNew: true }));
 
 window.addEventListener("hashchange", () => {
@@ -170,5 +181,6 @@ async function checkHealth() {
   }
 }
 
+$("key-form").hidden = !apiKey();
 void checkHealth();
 void (currentThread ? openThread(currentThread) : openThread(newThreadId(), { isNew: true })).catch(showError);

@@ -126,4 +126,33 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#threads a", { hasText: "forked-thread" }).waitFor({ state: "detached" });
     expect((await request(app.url, "GET", "/threads/forked-thread")).status).toBe(404);
   });
+
+  it("asks for the API key when the server wants one, remembers it, and lists that key's threads only", async () => {
+    const key = "page-key-0123456789abcdef";
+    const other = "other-key-0123456789abcdef";
+    const keyed = await startTestApp({ options: { apiKeys: [key, other] } });
+    try {
+      await request(keyed.url, "POST", "/threads/mine/messages", { content: "My name is Alex" }, { authorization: `Bearer ${key}` });
+      await request(keyed.url, "POST", "/threads/theirs/messages", { content: "not for you" }, { authorization: `Bearer ${other}` });
+      await page.goto(keyed.url);
+      await page.locator("#key-form").waitFor();
+      await page.locator("#error", { hasText: "API key" }).waitFor();
+
+      await page.locator("#api-key").fill(key);
+      await page.locator("#key-form button").click();
+      await page.locator("#threads a", { hasText: "mine" }).click();
+      await page.locator("#messages li.assistant", { hasText: "Alex" }).waitFor();
+      await page.locator("#message").fill("Who am I?");
+      await page.locator("#send").click();
+      await page.locator("#messages li.assistant", { hasText: "You are Alex" }).waitFor();
+
+      await page.reload();
+      await page.locator("#threads a", { hasText: "mine" }).waitFor();
+      expect(await page.locator("#threads a").allTextContents()).toEqual([expect.stringContaining("mine")]);
+      expect(await page.locator("#error").isHidden()).toBe(true);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await keyed.stop();
+    }
+  });
 });
