@@ -9,7 +9,7 @@ import { join } from "node:path";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "../support/databases.js";
-import { cleanEnv, REPO, startAppProcess, TSX, type AppProcess } from "./support/app-process.js";
+import { APP_MAIN, cleanEnv, REPO, startAppProcess, type AppProcess } from "./support/app-process.js";
 import { request, say } from "./support/in-process-app.js";
 
 const rootUrl = inject("mysqlUrl");
@@ -34,7 +34,7 @@ describe.skipIf(!rootUrl)("Compose wiring on a real MySQL (no Docker)", () => {
 
   /** The app as Compose runs it: its own user, tables made by mysql-init, a free port. */
   async function startApp(): Promise<AppProcess> {
-    const app = await startAppProcess(TSX, [join(REPO, "app/main.ts")], { cwd: workDir, env: appEnv });
+    const app = await startAppProcess(...APP_MAIN, { cwd: workDir, env: appEnv });
     running.push(app);
     return app;
   }

@@ -1,8 +1,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 export const REPO = resolve(import.meta.dirname, "../../..");
-export const TSX = resolve(REPO, "node_modules/.bin/tsx");
+
+/**
+ * `app/main.ts` as one node process with tsx's loader, for `startAppProcess(...APP_MAIN, …)`.
+ * Not the `tsx` CLI: it runs the app in a second process, which a SIGKILL of the CLI leaves running.
+ */
+export const APP_MAIN: [command: string, args: string[]] = [
+  process.execPath,
+  ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href, resolve(REPO, "app/main.ts")],
+];
 
 export interface AppProcess {
   child: ChildProcess;
