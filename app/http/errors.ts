@@ -45,6 +45,12 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof ModelError) return new ApiError(502, "MODEL_ERROR", "the language model failed to answer; try again later");
   const type = (error as { type?: unknown })?.type;
   if (typeof type === "string" && BODY_PARSER_ERRORS[type]) return BODY_PARSER_ERRORS[type];
+  // Other client errors Express and body-parser raise carry a 4xx status: a path that is not valid
+  // percent-encoded UTF-8, a body shorter than its Content-Length.
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new ApiError(status, "BAD_REQUEST", "the request is malformed (its URL or body cannot be decoded)");
+  }
   return new ApiError(500, "INTERNAL", "internal error");
 }
 

@@ -2,16 +2,21 @@ import { z } from "zod";
 import { MAX_THREAD_ID_CHARS } from "../agent/conversations.js";
 import { ApiError } from "./errors.js";
 
-/** 1 to 238 characters (room for a tenant prefix in storage), counted in code points as the checkpointer counts them; it checks the rest. */
+// Lone surrogates cannot be stored as UTF-8: refused here, with a message about the field the client sent.
+const wellFormed = (text: string) => !/\p{Surrogate}/u.test(text);
+const UNICODE = "must be valid Unicode (no lone surrogates)";
+
+/** Up to MAX_THREAD_ID_CHARS (room for a tenant prefix in storage), counted in code points as the checkpointer counts them. */
 export const ThreadId = z
   .string()
   .min(1, "must not be empty")
-  .refine((id) => [...id].length <= MAX_THREAD_ID_CHARS, `must be at most ${MAX_THREAD_ID_CHARS} characters`);
+  .refine((id) => [...id].length <= MAX_THREAD_ID_CHARS, `must be at most ${MAX_THREAD_ID_CHARS} characters`)
+  .refine(wellFormed, UNICODE);
 
 export const ThreadParams = z.object({ threadId: ThreadId });
 
 export const SendMessageBody = z.strictObject({
-  content: z.string().refine((s) => s.trim() !== "", "must not be blank"),
+  content: z.string().refine((s) => s.trim() !== "", "must not be blank").refine(wellFormed, UNICODE),
 });
 
 export const ForkBody = z.strictObject({ to: ThreadId });
@@ -20,7 +25,7 @@ const Limit = (fallback: number) => z.coerce.number().int().min(1).max(100).defa
 
 export const ListThreadsQuery = z.object({
   limit: Limit(50),
-  prefix: z.string().max(MAX_THREAD_ID_CHARS).optional(),
+  prefix: z.string().max(MAX_THREAD_ID_CHARS).refine(wellFormed, UNICODE).optional(),
 });
 
 export const ListCheckpointsQuery = z.object({ limit: Limit(20) });

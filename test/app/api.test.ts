@@ -180,6 +180,21 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
       expect((await say(app.url, "🧵".repeat(238), "hi")).status).toBe(200);
     });
 
+    it.each(["%ED%A0%80", "%FF", "%", "%zz"])("400 for a path that is not percent-encoded UTF-8 (%s)", async (segment) => {
+      const res = await request(app.url, "GET", `/threads/${segment}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("BAD_REQUEST");
+    });
+
+    it("400 naming the field for lone surrogates in a message or a fork target", async () => {
+      const message = await request(app.url, "POST", "/threads/lone/messages", '{"content":"half \\ud83e of an emoji"}');
+      expect(message.status).toBe(400);
+      expect(message.body.error.message).toBe("body.content: must be valid Unicode (no lone surrogates)");
+      await say(app.url, "lone", "hello");
+      const fork = await request(app.url, "POST", "/threads/lone/fork", '{"to":"\\udc00"}');
+      expect(fork.body.error.message).toBe("body.to: must be valid Unicode (no lone surrogates)");
+    });
+
     it("400 for a bad fork target and for forking onto itself", async () => {
       await say(app.url, "self", "hi");
       expect((await request(app.url, "POST", "/threads/self/fork", {})).status).toBe(400);
