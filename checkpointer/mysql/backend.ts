@@ -218,8 +218,9 @@ export class MySQLBackend implements StorageBackend {
     const cutoff = new Date(now.getTime() - options.olderThanDays * DAY_MS);
     let deleted = 0;
     // Small batches in short transactions, so concurrent saves wait at most one batch.
+    const batch = String(VACUUM_BATCH);
     for (;;) {
-      const rows = await this.query(this.#sql.deadThreads, [cutoff, now, String(VACUUM_BATCH)]);
+      const rows = await this.query(this.#sql.deadThreads, [cutoff, batch, now, batch, batch]);
       for (const row of rows) {
         deleted += await this.transaction(async (conn) => {
           const [locked] = await conn.execute<Row[]>(this.#sql.lockDeadThread, [row.thread_id, cutoff, now]);
@@ -231,10 +232,14 @@ export class MySQLBackend implements StorageBackend {
       }
       if (rows.length < VACUUM_BATCH) break;
     }
+    const keepLast = String(options.keepLast);
     for (;;) {
-      const rows = await this.query(this.#sql.deadCheckpoints, [cutoff, now, String(options.keepLast), String(VACUUM_BATCH)]);
-      for (const row of rows) {
-        const [result] = await this.#run<ResultSetHeader>(this.#sql.deleteDeadCheckpoint, [row.thread_id as string, row.seq as number, row.thread_id as string]);
+      const rows = await this.query(this.#sql.deadCheckpoints, [cutoff, keepLast, batch, now, keepLast, batch, batch]);
+      // One DELETE per thread, not per checkpoint: a statement (and a log flush) per row made vacuum slow.
+      const upTo = new Map<string, number>();
+      for (const row of rows) upTo.set(row.thread_id as string, Math.max(upTo.get(row.thread_id as string) ?? 0, row.seq as number));
+      for (const [threadId, seq] of upTo) {
+        const [result] = await this.#run<ResultSetHeader>(this.#sql.deleteDeadCheckpoints, [threadId, seq, cutoff, now, threadId]);
         deleted += result.affectedRows;
       }
       if (rows.length < VACUUM_BATCH) break;

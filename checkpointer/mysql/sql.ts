@@ -10,6 +10,16 @@ const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.exp
 export function statements(t: TableNames) {
   const threads = `\`${t.threads}\``;
   const checkpoints = `\`${t.checkpoints}\``;
+  /**
+   * Checkpoints found by `dead` on `index` that are neither a thread's latest nor among its newest
+   * `?` (keepLast); at most `?` (batch). Forced onto the index, and to start from the checkpoints:
+   * with many old rows the optimizer would rather scan every thread, once per batch.
+   */
+  const deadHistory = (index: string, dead: string) => `SELECT c.thread_id, c.seq FROM ${checkpoints} c FORCE INDEX (${index})
+STRAIGHT_JOIN ${threads} t ON t.thread_id = c.thread_id
+WHERE ${dead} AND c.seq < t.latest_seq
+  AND (SELECT COUNT(*) FROM ${checkpoints} n WHERE n.thread_id = c.thread_id AND n.seq > c.seq) >= ?
+LIMIT ?`;
   return {
     /**
      * Save, step 1: lock the thread row (creating it), take the next seq and make the new
@@ -105,22 +115,28 @@ WHERE ? MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ORDER BY t.updated_at D
   ORDER BY score DESC, t.updated_at DESC LIMIT ?
 ) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`,
 
-    // Vacuum: threads whose latest checkpoint is dead go whole. Params: cutoff, now, batch.
-    deadThreads: `SELECT thread_id FROM ${threads} WHERE updated_at < ? OR expires_at <= ? LIMIT ?`,
     /**
-     * Dead checkpoints of live threads, except the latest and the newest `keepLast`.
-     * Params: cutoff, now, keepLast, batch.
+     * Vacuum: threads whose latest checkpoint is dead go whole. Dead means old or expired; one
+     * UNION branch per index, as an OR of the two scanned the table (once per batch). Params:
+     * cutoff, batch, now, batch, batch.
      */
-    deadCheckpoints: `SELECT c.thread_id, c.seq FROM ${checkpoints} c
-JOIN ${threads} t ON t.thread_id = c.thread_id
-WHERE (c.created_at < ? OR c.expires_at <= ?) AND c.seq < t.latest_seq
-  AND (SELECT COUNT(*) FROM ${checkpoints} n WHERE n.thread_id = c.thread_id AND n.seq > c.seq) >= ?
-LIMIT ?`,
+    deadThreads: `(SELECT thread_id FROM ${threads} FORCE INDEX (updated) WHERE updated_at < ? LIMIT ?)
+UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <= ? LIMIT ?) LIMIT ?`,
+    /**
+     * Dead checkpoints of live threads, except the latest and the newest `keepLast`, found from
+     * the created or expires index. Params: cutoff, keepLast, batch, now, keepLast, batch, batch.
+     */
+    deadCheckpoints: `(${deadHistory("created", "c.created_at < ?")}) UNION (${deadHistory("expires", "c.expires_at <= ?")}) LIMIT ?`,
     // Re-checked under the row lock: a save may have revived the thread since it was picked.
     lockDeadThread: `SELECT thread_id FROM ${threads} WHERE thread_id = ? AND (updated_at < ? OR expires_at <= ?) FOR UPDATE`,
-    // Never the latest, even if a delete moved the pointer since the batch was picked.
-    deleteDeadCheckpoint: `DELETE FROM ${checkpoints}
-WHERE thread_id = ? AND seq = ? AND seq < (SELECT latest_seq FROM ${threads} WHERE thread_id = ?)`,
+    /**
+     * A thread's dead checkpoints up to a seq picked by deadCheckpoints: every older one has even
+     * more newer checkpoints, so none is protected by keepLast. Never the latest, even if a delete
+     * moved the pointer since the batch was picked. Params: threadId, seq, cutoff, now, threadId.
+     */
+    deleteDeadCheckpoints: `DELETE FROM ${checkpoints}
+WHERE thread_id = ? AND seq <= ? AND (created_at < ? OR expires_at <= ?)
+  AND seq < (SELECT latest_seq FROM ${threads} WHERE thread_id = ?)`,
 
     copyThreadRow: `INSERT INTO ${threads}
   (thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index)
