@@ -1,0 +1,203 @@
+// Part 3: how reads behave as the tables grow (bulk-loaded histories, 10^3 … 10^6 threads), the
+// plan of every query they run, and vacuum of expired checkpoints while saves go on.
+import mysql from "mysql2/promise";
+import { mysqlCheckpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
+import { bulkLoad, threadName, THREADS_PER_USER, userName, userWord } from "./bulk.js";
+import { benchConfig, target, type BenchContext, type PartResult, type Target } from "./context.js";
+import { explainOperation, type Plan } from "./explain.js";
+import { makeState, prng } from "./states.js";
+import { count, ms, ratio, rotate, Samples, table, times, type Summary } from "./stats.js";
+
+interface ScalePlan {
+  levels: number[];
+  /** Rounds per level; each round runs every read once, in rotating order. */
+  rounds: number;
+  /** Expired checkpoints for the vacuum run. */
+  vacuumCheckpoints: number;
+  /** Saves before and after the vacuum (the baseline), each. */
+  baselineSaves: number;
+}
+
+const FULL: ScalePlan = { levels: [1e3, 1e5, 1e6], rounds: 200, vacuumCheckpoints: 1e5, baselineSaves: 300 };
+const QUICK: ScalePlan = { levels: [1e3, 1e4], rounds: 30, vacuumCheckpoints: 1e4, baselineSaves: 60 };
+/** Checkpoints in each loaded thread's history. */
+const HISTORY = 3;
+const DAY_MS = 86_400_000;
+/** Vacuum threads hold this many expired checkpoints each. */
+const EXPIRED_PER_THREAD = 10;
+
+type Reader = (random: () => number) => Promise<number>;
+
+/** The reads, each on a random thread or user of the `threads` loaded; each returns how many results it got. */
+function readers(cp: MySQLCheckpointer<unknown>, threads: number): Record<string, Reader> {
+  const pick = (random: () => number, n: number) => Math.floor(random() * n);
+  const users = threads / THREADS_PER_USER;
+  return {
+    load: async (r) => ((await cp.load(threadName(pick(r, threads)))) === null ? 0 : 1),
+    "listThreads(prefix)": async (r) => (await cp.listThreads({ prefix: `${userName(pick(r, users))}:`, limit: 10 })).length,
+    queryByMetadata: async (r) => (await cp.queryByMetadata("user", userName(pick(r, users)), 10)).length,
+    listWithMetadata: async () => (await cp.listWithMetadata({ limit: 20 })).length,
+    search: async (r) => (await cp.search(userWord(pick(r, users)), 10)).length,
+  };
+}
+
+/** What each read must return on the loaded data: one state, a user's ten threads, a page of twenty. */
+const EXPECTED: Record<string, number> = { load: 1, "listThreads(prefix)": 10, queryByMetadata: 10, listWithMetadata: 20, search: 10 };
+
+async function analyze(url: string, tables: string[]): Promise<void> {
+  const conn = await mysql.createConnection(url);
+  try {
+    await conn.query(`ANALYZE TABLE ${tables.map((t) => `\`${t}\``).join(", ")}`);
+  } finally {
+    await conn.end();
+  }
+}
+
+interface LevelRow extends Summary {
+  threads: number;
+  read: string;
+}
+
+export async function runScale(ctx: BenchContext): Promise<PartResult> {
+  const plan = ctx.quick ? QUICK : FULL;
+  const cp = mysqlCheckpointer(benchConfig(ctx.mysqlUrl, "scale_"));
+  const rows: LevelRow[] = [];
+  const plans: (Plan & { threads: number })[] = [];
+  const failures: string[] = [];
+  const loadSeconds: Record<number, number> = {};
+  const now = Date.now();
+  let vacuum: VacuumResult;
+  try {
+    await cp.backend.ensureSchema();
+    const tables = cp.backend.tables;
+    let loaded = 0;
+    for (const level of plan.levels) {
+      ctx.log(`  scale: bulk-loading threads ${loaded} … ${level - 1} (${HISTORY} checkpoints each)`);
+      const start = performance.now();
+      // Newest thread first in id order, a second apart; the history a minute apart before that.
+      await bulkLoad(ctx.mysqlUrl, tables, loaded, level, (i) => ({ checkpoints: HISTORY, updatedAt: new Date(now - 60_000 - i * 1000), spacingMs: 60_000 }));
+      loadSeconds[level] = (performance.now() - start) / 1000;
+      loaded = level;
+      await analyze(ctx.mysqlUrl, [tables.threads, tables.checkpoints]);
+      const reads = readers(cp, level);
+      const random = prng(level);
+      for (const [name, read] of Object.entries(reads)) {
+        for (const p of await explainOperation(cp, ctx.mysqlUrl, name, () => read(random))) plans.push({ ...p, threads: level });
+      }
+      ctx.log(`  scale: ${count(level)} threads, ${plan.rounds} rounds of reads`);
+      const samples = new Map(Object.keys(reads).map((name) => [name, new Samples()]));
+      for (let round = 0; round < plan.rounds; round++) {
+        for (const [name, read] of rotate(Object.entries(reads), round)) {
+          const got = await samples.get(name)!.time(() => read(random));
+          if (got !== EXPECTED[name]) failures.push(`${name} at ${level} threads returned ${got} results, expected ${EXPECTED[name]}`);
+        }
+      }
+      for (const [read, s] of samples) rows.push({ threads: level, read, ...s.summary() });
+    }
+    vacuum = await runVacuum(ctx, plan, cp, loaded);
+  } finally {
+    await cp.close();
+  }
+  plans.push(...vacuum.plans.map((p) => ({ ...p, threads: vacuum.threads })));
+  for (const p of plans.filter((p) => p.fullScan)) failures.push(`FULL TABLE SCAN in ${p.operation} at ${p.threads} threads:\n${p.plan}`);
+  failures.push(...vacuum.failures);
+
+  const first = plan.levels[0]!;
+  const top = plan.levels.at(-1)!;
+  const targets: Target[] = Object.keys(EXPECTED).map((read) => {
+    const at = (threads: number) => rows.find((r) => r.threads === threads && r.read === read)!.p50;
+    return target(`${read} p50 at ${count(top)} / at ${count(first)} threads`, ratio(at(top), at(first)), 1.5);
+  });
+  targets.push(target("save p99 during vacuum / baseline", vacuum.p99Ratio, 2));
+
+  const levelTable = table(
+    ["read", ...plan.levels.map((l) => `p50 ms @${count(l)}`), ...plan.levels.map((l) => `p99 ms @${count(l)}`), `p50 ${count(top)} / ${count(first)}`],
+    Object.keys(EXPECTED).map((read) => {
+      const at = (threads: number) => rows.find((r) => r.threads === threads && r.read === read)!;
+      return [read, ...plan.levels.map((l) => ms(at(l).p50)), ...plan.levels.map((l) => ms(at(l).p99)), times(ratio(at(top).p50, at(first).p50))];
+    }),
+  );
+  const planTable = table(
+    ["operation", "threads", "plan (first lines)"],
+    plans.map((p) => [p.operation, count(p.threads), p.plan.split("\n").slice(0, 3).map((l) => l.trim()).join(" ⟶ ").replaceAll("|", "\\|")]),
+  );
+  return {
+    title: "Part 3: scale (bulk-loaded threads) and vacuum under load",
+    report: [
+      `Each thread has ${HISTORY} checkpoints of a small Locus-shaped state; ten threads per user share an id prefix, a \`user\` metadata value and a search word, ` +
+        `so every read asks for a selective answer whose size does not grow with the table. Reads pick users and threads uniformly at random. ` +
+        `Bulk load: ${Object.entries(loadSeconds).map(([l, s]) => `${count(Number(l))} threads in ${s.toFixed(0)} s`).join(", ")}.`,
+      levelTable,
+      vacuum.report,
+      "Query plans (EXPLAIN FORMAT=TREE, checked for full table scans):",
+      planTable,
+    ],
+    data: { rows, plans, vacuum: vacuum.data, loadSeconds },
+    targets,
+    failures,
+  };
+}
+
+interface VacuumResult {
+  threads: number;
+  p99Ratio: number;
+  report: string;
+  data: unknown;
+  plans: Plan[];
+  failures: string[];
+}
+
+/**
+ * Adds threads with expired checkpoints to the loaded tables (ids from `firstId` on): half expired
+ * whole (their latest is old too), half with a fresh latest over an old history. Then
+ * `vacuum({ olderThanDays: 30 })` deletes all the old checkpoints, and only those, while one client
+ * keeps saving 1 KB states to other threads of the same tables. Baseline: the same saves before and after.
+ */
+async function runVacuum(ctx: BenchContext, plan: ScalePlan, cp: MySQLCheckpointer<unknown>, firstId: number): Promise<VacuumResult> {
+  const threads = plan.vacuumCheckpoints / EXPIRED_PER_THREAD;
+  const now = Date.now();
+  ctx.log(`  vacuum: bulk-loading ${count(threads)} more threads holding ${count(plan.vacuumCheckpoints)} expired checkpoints`);
+  await bulkLoad(ctx.mysqlUrl, cp.backend.tables, firstId, firstId + threads, (i) =>
+    i % 2 === 0
+      ? { checkpoints: EXPIRED_PER_THREAD, updatedAt: new Date(now - 400 * DAY_MS), spacingMs: DAY_MS }
+      : { checkpoints: EXPIRED_PER_THREAD + 1, updatedAt: new Date(now - 3_600_000), spacingMs: 40 * DAY_MS },
+  );
+  await analyze(ctx.mysqlUrl, [cp.backend.tables.threads, cp.backend.tables.checkpoints]);
+  const state = makeState(1024);
+  let n = 0;
+  const save = () => cp.save(state, `hot-${n++ % 16}`);
+  const baseline = new Samples();
+  const during = new Samples();
+  for (let i = 0; i < plan.baselineSaves; i++) await baseline.time(save);
+  ctx.log("  vacuum: running, saves continue");
+  const started = performance.now();
+  let deleted = -1;
+  let plans: Plan[] = [];
+  const vacuuming = explainOperation(cp, ctx.mysqlUrl, "vacuum", async () => (deleted = await cp.vacuum({ olderThanDays: 30 }))).then((p) => (plans = p));
+  let done = false;
+  void vacuuming.finally(() => (done = true));
+  while (!done) await during.time(save);
+  await vacuuming;
+  const seconds = (performance.now() - started) / 1000;
+  for (let i = 0; i < plan.baselineSaves; i++) await baseline.time(save);
+  const b = baseline.summary();
+  const d = during.summary();
+  const failures = deleted === plan.vacuumCheckpoints ? [] : [`vacuum deleted ${deleted} checkpoints, expected ${plan.vacuumCheckpoints}`];
+  return {
+    threads: firstId + threads,
+    p99Ratio: ratio(d.p99, b.p99),
+    plans,
+    failures,
+    data: { deleted, seconds, baseline: b, during: d },
+    report:
+      `Vacuum deleted ${count(deleted)} expired checkpoints (${count(threads / 2)} whole threads, and the old history of ${count(threads / 2)} live ones) ` +
+      `among ${count(firstId)} live threads in ${seconds.toFixed(1)} s (${count(deleted / seconds)} checkpoints/s) while saves went on:\n\n` +
+      table(
+        ["1 KB saves", "n", "p50 ms", "p99 ms", "p99 / baseline"],
+        [
+          ["baseline (before and after)", b.n, ms(b.p50), ms(b.p99), times(1)],
+          ["during vacuum", d.n, ms(d.p50), ms(d.p99), times(ratio(d.p99, b.p99))],
+        ],
+      ),
+  };
+}
