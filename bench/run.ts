@@ -5,13 +5,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { freshDatabase } from "../test/support/databases.js";
 import type { BenchContext, PartResult } from "./context.js";
 import { describeMachine } from "./machine.js";
+import { runAppLoad } from "./app-load.js";
 import { writeMarkdown } from "./markdown.js";
 import { runOps } from "./ops.js";
+import { runPeers } from "./peers.js";
 import { runScale } from "./scale.js";
 import { table, times } from "./stats.js";
 
 const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
   ops: runOps,
+  peers: runPeers,
+  app: runAppLoad,
   scale: runScale,
 };
 
