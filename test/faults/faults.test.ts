@@ -1,0 +1,45 @@
+// The fault suite: real app processes and real MySQL servers, broken on purpose. One file, so the
+// scenarios run one after another (a soak next to a MySQL kill would measure neither) and one
+// afterAll can write RELIABILITY.md once all seven have passed.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import mysql from "mysql2/promise";
+import { afterAll, inject } from "vitest";
+import { REPO } from "../app/support/app-process.js";
+import { appCrash } from "./app-crash.js";
+import { badInput } from "./bad-input.js";
+import { mysqlOutage } from "./mysql-outage.js";
+import { packetLimit } from "./packet-limit.js";
+import { secrets } from "./secrets.js";
+import { soak } from "./soak.js";
+import { killApps, removeWorkDir } from "./support/fault-app.js";
+import { ReliabilityReport } from "./support/report.js";
+import { twoWriters } from "./two-writers.js";
+
+const started = Date.now();
+const report = new ReliabilityReport([1, 2, 3, 4, 5, 6, 7]);
+
+mysqlOutage(report);
+appCrash(report);
+twoWriters(report);
+badInput(report);
+packetLimit(report);
+secrets(report);
+soak(report);
+
+afterAll(async () => {
+  await killApps();
+  removeWorkDir();
+  const missing = report.missing();
+  if (missing.length > 0) {
+    console.warn(`RELIABILITY.md not written: scenario(s) ${missing.join(", ")} did not run to the end`);
+    return;
+  }
+  const conn = await mysql.createConnection(inject("mysqlUrl")!);
+  try {
+    const [[row]] = await conn.query<mysql.RowDataPacket[]>("SELECT VERSION() AS version");
+    writeFileSync(join(REPO, "RELIABILITY.md"), report.render({ mysqlVersion: String(row!.version), date: new Date(), wallMs: Date.now() - started }));
+  } finally {
+    await conn.end();
+  }
+});
