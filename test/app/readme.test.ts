@@ -49,3 +49,26 @@ describe("README: the HTTP API examples", () => {
     expect(health).toEqual({ status: "ok", checkpointer: "memory" });
   });
 });
+
+describe("README: the API key example (Security)", () => {
+  const security = readme.slice(readme.indexOf("## Security"), readme.indexOf("## Why these libraries"));
+  const commands = security.split("\n").filter((line) => line.startsWith("curl "));
+  const key = "readme-key-0123456789abcdef";
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ options: { apiKeys: [key] } });
+  });
+  afterAll(() => app.stop());
+
+  it("works as written with $KEY, and the request without a key prints 401", async () => {
+    const outputs: string[] = [];
+    for (const command of commands) {
+      const { stdout } = await run("bash", ["-c", command.replaceAll("http://localhost:3000", app.url)], { env: { ...process.env, KEY: key } });
+      outputs.push(stdout);
+    }
+    expect(outputs).toHaveLength(3);
+    expect(JSON.parse(outputs[0]!).reply.content).toContain("Alex");
+    expect(JSON.parse(outputs[1]!).threads.map((t: { threadId: string }) => t.threadId)).toEqual(["user-42"]);
+    expect(outputs[2]).toBe("401\n");
+  });
+});
