@@ -76,10 +76,11 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// An exit code, not process.exit(): exiting mid-teardown crashes better-sqlite3's finalizers.
 main().then(
-  (code) => process.exit(code),
+  (code) => void (process.exitCode = code),
   (error: unknown) => {
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exit(1);
+    process.exitCode = 1;
   },
 );
