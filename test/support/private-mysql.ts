@@ -58,7 +58,20 @@ export async function startPrivateMysql(): Promise<PrivateMysql> {
   const port = await freePort();
   const env = { ...process.env, MYSQL_LOCAL_PORT: String(port) };
   const script = async (...args: string[]) => (await run("bash", [SCRIPT, ...args], { env })).stdout.trim();
-  const url = await script("start", "--fresh");
+  const destroy = async () => {
+    await script("stop");
+    // Everything the script and mysqld made for this port (a killed mysqld leaves its pid and socket files).
+    const files = [`var/lib/mysql-${port}`, `var/log/mysqld-${port}.log`, `var/log/mysqld-${port}.log.init`, `run/mysqld/init-${port}.sql`];
+    for (const suffix of [".pid", ".sock", ".sock.lock"]) files.push(`run/mysqld/mysqld-${port}${suffix}`);
+    for (const path of files) rmSync(join(ROOT_FS, path), { recursive: true, force: true });
+  };
+  let url: string;
+  try {
+    url = await script("start", "--fresh");
+  } catch (error) {
+    await destroy().catch(() => {});
+    throw error;
+  }
   return {
     url,
     port,
@@ -70,13 +83,6 @@ export async function startPrivateMysql(): Promise<PrivateMysql> {
     async start() {
       await script("start");
     },
-    async destroy() {
-      await script("stop");
-      // Everything the script and mysqld made for this port (a killed mysqld leaves its pid and socket files).
-      const files = [`var/lib/mysql-${port}`, `var/log/mysqld-${port}.log`, `var/log/mysqld-${port}.log.init`];
-      for (const suffix of [".pid", ".sock", ".sock.lock"]) files.push(`run/mysqld/mysqld-${port}${suffix}`);
-      files.push(`run/mysqld/init-${port}.sql`);
-      for (const path of files) rmSync(join(ROOT_FS, path), { recursive: true, force: true });
-    },
+    destroy,
   };
 }
