@@ -23,6 +23,7 @@ import {
   validateMetadataKey,
   validateNonNegativeNumber,
   validateOptionalId,
+  validateOptions,
   validatePrefix,
   validateQuery,
   toWellFormed,
@@ -59,8 +60,9 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
     return this.#backend;
   }
 
-  async save(state: S, threadId: string, options: SaveOptions = {}): Promise<string> {
+  async save(state: S, threadId: string, saveOptions?: SaveOptions): Promise<string> {
     validateId(threadId);
+    const options = validateOptions(saveOptions);
     const checkpointId = validateOptionalId(options.checkpointId, "checkpointId") ?? randomUUID();
     const parent = options.parentCheckpointId;
     if (parent !== undefined && parent !== null) validateId(parent, "parentCheckpointId");
@@ -108,8 +110,9 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
     return this.#backend.exists(threadId, checkpointId);
   }
 
-  async listThreads(options: ListThreadsOptions = {}): Promise<string[]> {
+  async listThreads(listOptions?: ListThreadsOptions): Promise<string[]> {
     this.#require("listThreads");
+    const options = validateOptions(listOptions);
     return this.#backend.listThreads({
       limit: validateLimit(options.limit, 100),
       prefix: validatePrefix(options.prefix),
@@ -132,15 +135,16 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
     );
   }
 
-  async listWithMetadata(options: { limit?: number } = {}): Promise<ThreadSummary[]> {
+  async listWithMetadata(options?: { limit?: number }): Promise<ThreadSummary[]> {
     this.#require("listWithMetadata");
-    return this.#backend.listWithMetadata(validateLimit(options.limit, 100));
+    return this.#backend.listWithMetadata(validateLimit(validateOptions(options).limit, 100));
   }
 
-  async vacuum(options: VacuumOptions): Promise<number> {
+  async vacuum(vacuumOptions: VacuumOptions): Promise<number> {
     this.#require("vacuum");
+    const options = validateOptions<VacuumOptions>(vacuumOptions);
     return this.#backend.vacuum({
-      olderThanDays: validateNonNegativeNumber(options?.olderThanDays, "olderThanDays"),
+      olderThanDays: validateNonNegativeNumber(options.olderThanDays, "olderThanDays"),
       keepLast: options.keepLast === undefined ? 1 : Math.max(1, validateNonNegativeNumber(options.keepLast, "keepLast", true)),
     });
   }

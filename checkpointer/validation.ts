@@ -114,6 +114,13 @@ export function validateJsonValue(value: unknown, what: string, seen = new Set<o
   }
 }
 
+/** An optional options argument: `undefined` means none; anything else must be a plain object. */
+export function validateOptions<T extends object>(value: T | undefined, what = "options"): Partial<T> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) invalid(`${what} must be an object`);
+  return value;
+}
+
 export function validateMetadata(value: unknown): Metadata {
   if (value === undefined) return {};
   if (!isPlainObject(value)) invalid("metadata must be a plain object");

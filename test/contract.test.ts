@@ -234,6 +234,12 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         await expectCode(cp.queryByMetadata("", 1), "INVALID_INPUT");
         await expectCode(cp.search("   "), "INVALID_INPUT");
         await expectCode(cp.copyThread("t1", "t1"), "INVALID_INPUT");
+        for (const options of [null, "x", 1, []]) {
+          await expectCode(cp.save(conversation("x"), "t1", options as never), "INVALID_INPUT");
+          await expectCode(cp.listThreads(options as never), "INVALID_INPUT");
+          await expectCode(cp.listWithMetadata(options as never), "INVALID_INPUT");
+          await expectCode(cp.vacuum(options as never), "INVALID_INPUT");
+        }
         expect(await cp.listCheckpoints("t1")).toHaveLength(1);
       });
     });
