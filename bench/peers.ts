@@ -21,7 +21,7 @@ interface PgConnection {
 }
 const pg = createRequire(import.meta.url)("pg") as {
   Client: new (options: { connectionString: string }) => PgConnection & { connect(): Promise<void> };
-  Pool: new (options: { connectionString: string; max: number }) => PgConnection;
+  Pool: new (options: { connectionString: string; max: number }) => PgConnection & { on(event: "error", listener: () => void): void };
 };
 
 interface PeersPlan {
@@ -35,6 +35,8 @@ const CONCURRENCY = [1, 16] as const;
 const MYSQL = "MySQLSaver (this project)";
 const POSTGRES = "PostgresSaver";
 const SQLITE = "SqliteSaver (file)";
+/** better-sqlite3 may abort its process now and then (see sqlite-peer.ts); more restarts than this means something else is wrong. */
+const MAX_SQLITE_RESTARTS = 5;
 
 async function postgresDriver(url: string): Promise<SaverDriver> {
   const name = `bench_${randomBytes(5).toString("hex")}`;
@@ -49,6 +51,9 @@ async function postgresDriver(url: string): Promise<SaverDriver> {
   dbUrl.pathname = `/${name}`;
   // A pool as large as the others', for concurrency 16.
   const pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 16 });
+  // The server may end an idle connection (DROP DATABASE … FORCE does); pg reports it on the pool,
+  // and an unhandled 'error' event would end the bench. A query on a dead connection still fails.
+  pool.on("error", () => undefined);
   const saver = new PostgresSaver(pool as never);
   await saver.setup();
   return localDriver(POSTGRES, saver, async () => {
@@ -59,46 +64,75 @@ async function postgresDriver(url: string): Promise<SaverDriver> {
   });
 }
 
-/** The SQLite saver in its own process (see sqlite-peer.ts), driven over IPC. */
-async function sqliteDriver(): Promise<SaverDriver> {
+/**
+ * The SQLite saver in its own process (see sqlite-peer.ts), driven over IPC. When that process
+ * aborts, a new one opens the same file, prepares the sizes again and re-runs the interrupted
+ * request; `restarts` counts how often.
+ */
+async function sqliteDriver(): Promise<SaverDriver & { restarts: () => number }> {
   const directory = await mkdtemp(join(tmpdir(), "bench-sqlite-"));
-  const child = fork(new URL("./sqlite-peer.ts", import.meta.url), [directory], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  const prepared: [SizeName, number][] = [];
+  let restarts = 0;
   let next = 0;
-  let closing = false;
-  child.on("message", ({ id, result, error }: { id: number; result?: unknown; error?: string }) => {
-    const call = pending.get(id)!;
-    pending.delete(id);
-    if (error === undefined) call.resolve(result);
-    else call.reject(new Error(error));
-  });
-  child.on("exit", (code, signal) => {
-    if (closing) return;
-    for (const call of pending.values()) call.reject(new Error(`its process died (${signal ?? `exit code ${code}`})`));
-    pending.clear();
-  });
-  const request = <T>(call: Request["call"], ...args: unknown[]) =>
-    new Promise<T>((resolve, reject) => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error("its process is gone"));
-      const id = next++;
-      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      child.send({ id, call, args } satisfies Request);
+  const spawnPeer = () => {
+    const child = fork(new URL("./sqlite-peer.ts", import.meta.url), [directory], { stdio: ["ignore", "ignore", "ignore", "ipc"] });
+    const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+    child.on("message", ({ id, result, error }: { id: number; result?: unknown; error?: string }) => {
+      const call = pending.get(id)!;
+      pending.delete(id);
+      if (error === undefined) call.resolve(result);
+      else call.reject(new Error(error));
     });
+    const died = new Promise<Error>((resolve) => child.on("exit", (code, signal) => resolve(new PeerDied(signal ?? `exit code ${code}`))));
+    void died.then((error) => {
+      for (const call of pending.values()) call.reject(error);
+      pending.clear();
+    });
+    const request = <T>(call: Request["call"], ...args: unknown[]) =>
+      new Promise<T>((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null) return reject(new PeerDied("gone"));
+        const id = next++;
+        pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+        child.send({ id, call, args } satisfies Request);
+      });
+    return { request, died };
+  };
+  let peer = spawnPeer();
+  const call = async <T>(name: Request["call"], ...args: unknown[]): Promise<T> => {
+    try {
+      return await peer.request<T>(name, ...args);
+    } catch (error) {
+      if (!(error instanceof PeerDied) || restarts >= MAX_SQLITE_RESTARTS) throw error;
+      restarts++;
+      peer = spawnPeer();
+      for (const [size, workers] of prepared) await peer.request("prepare", size, workers);
+      return peer.request<T>(name, ...args);
+    }
+  };
   return {
     name: SQLITE,
-    prepare: (size, workers) => request("prepare", size, workers),
-    step: (op, size, workers) => request<StepResult>("step", op, size, workers),
+    restarts: () => restarts,
+    async prepare(size, workers) {
+      await call("prepare", size, workers);
+      prepared.push([size, workers]);
+    },
+    step: (op, size, workers) => call<StepResult>("step", op, size, workers),
     async close() {
-      closing = true;
-      // An abort while it tears down costs nothing any more: results are in.
-      await request("close").catch(() => undefined);
+      // An abort while it tears down costs nothing any more: the results are in.
+      await peer.request("close").catch(() => undefined);
       await rm(directory, { recursive: true, force: true });
     },
   };
 }
 
+class PeerDied extends Error {
+  constructor(how: string) {
+    super(`the SQLite saver's process died (${how})`);
+  }
+}
+
 /** The savers whose servers answer, and a line for each that does not. */
-async function openDrivers(ctx: BenchContext): Promise<{ drivers: SaverDriver[]; skipped: string[] }> {
+async function openDrivers(ctx: BenchContext): Promise<{ drivers: SaverDriver[]; skipped: string[]; sqliteRestarts: () => number }> {
   const url = new URL(ctx.mysqlUrl);
   url.searchParams.set("table-prefix", "peer_");
   url.searchParams.set("connection-limit", "16");
@@ -111,8 +145,9 @@ async function openDrivers(ctx: BenchContext): Promise<{ drivers: SaverDriver[];
   } catch (error) {
     skipped.push(`${POSTGRES}: PostgreSQL not available at ${new URL(ctx.postgresUrl).host} (${(error as Error).message})`);
   }
-  drivers.push(await sqliteDriver());
-  return { drivers, skipped };
+  const sqlite = await sqliteDriver();
+  drivers.push(sqlite);
+  return { drivers, skipped, sqliteRestarts: sqlite.restarts };
 }
 
 interface PeerRow extends Summary {
@@ -125,7 +160,7 @@ interface PeerRow extends Summary {
 
 export async function runPeers(ctx: BenchContext): Promise<PartResult> {
   const plan = ctx.quick ? QUICK : FULL;
-  const { drivers, skipped } = await openDrivers(ctx);
+  const { drivers, skipped, sqliteRestarts } = await openDrivers(ctx);
   let live = [...drivers];
   /** Takes a saver out of the run when it fails (the SQLite process aborting), with a line saying so. */
   const attempt = async <T>(driver: SaverDriver, work: () => Promise<T>): Promise<T | undefined> => {
@@ -175,13 +210,14 @@ export async function runPeers(ctx: BenchContext): Promise<PartResult> {
     ...(skipped.length > 0 && { skipped: skipped.join("; ") }),
     report: [
       "Each put stores a new checkpoint whose `messages` channel (the whole conversation) changed; getTuple reads a thread's latest or its first checkpoint by id. " +
-        "PostgreSQL 15 runs on the same machine with fsync and synchronous_commit on; SQLite is a file in WAL mode, in a child process (timed there). Pools hold 16 connections.",
+        "PostgreSQL 15 runs on the same machine with fsync and synchronous_commit on; SQLite is a file in WAL mode, in a child process (timed there" +
+        `${sqliteRestarts() > 0 ? `; it aborted ${sqliteRestarts()} time(s) in better-sqlite3's statement finalizer and was restarted on the same file` : ""}). Pools hold 16 connections.`,
       table(
         ["size", "c", "op", "saver", "p50 ms", "p99 ms", "ops/s", "p50 / MySQLSaver"],
         rows.map((r) => [r.size, r.concurrency, r.op, r.peer, ms(r.p50), ms(r.p99), count(r.opsPerSec), times(r.ratioToMySQL)]),
       ),
     ],
-    data: { rows, skipped },
+    data: { rows, skipped, sqliteRestarts: sqliteRestarts() },
     targets,
   };
 }
