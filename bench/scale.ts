@@ -22,13 +22,17 @@ const FULL: ScalePlan = { levels: [1e3, 1e5, 1e6], rounds: 200, vacuumCheckpoint
 const QUICK: ScalePlan = { levels: [1e3, 1e4], rounds: 30, vacuumCheckpoints: 1e4, baselineSaves: 60 };
 /** Checkpoints in each loaded thread's history. */
 const HISTORY = 3;
+const PATTERNS: Pattern[] = ["uniform", "newest 1,000"];
 const DAY_MS = 86_400_000;
 /** Vacuum threads hold this many expired checkpoints each. */
 const EXPIRED_PER_THREAD = 10;
 
 type Reader = (random: () => number) => Promise<number>;
 
-/** The reads, each on a random thread or user of the `threads` loaded; each returns how many results it got. */
+/**
+ * The reads, each on a random one of the first `threads` threads (the newest) or of their users;
+ * each returns how many results it got.
+ */
 function readers(cp: MySQLCheckpointer<unknown>, threads: number): Record<string, Reader> {
   const pick = (random: () => number, n: number) => Math.floor(random() * n);
   const users = threads / THREADS_PER_USER;
@@ -55,7 +59,27 @@ async function analyze(url: string, tables: string[]): Promise<void> {
 
 interface LevelRow extends Summary {
   threads: number;
+  pattern: Pattern;
   read: string;
+  /** InnoDB buffer pool misses (pages read from the file) per read; server-wide, so other clients add to it. */
+  poolMissesPerRead: number;
+}
+
+/**
+ * Which threads the reads pick: any loaded one (the worst case for caches), or the 1,000 newest,
+ * the same at every size (a working set of recent conversations, as an agent's users have).
+ */
+type Pattern = "uniform" | "newest 1,000";
+const HOT_THREADS = 1000;
+
+async function poolMisses(url: string): Promise<number> {
+  const conn = await mysql.createConnection(url);
+  try {
+    const [[row]] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'");
+    return Number(row!.Value);
+  } finally {
+    await conn.end();
+  }
 }
 
 export async function runScale(ctx: BenchContext): Promise<PartResult> {
@@ -79,20 +103,24 @@ export async function runScale(ctx: BenchContext): Promise<PartResult> {
       loadSeconds[level] = (performance.now() - start) / 1000;
       loaded = level;
       await analyze(ctx.mysqlUrl, [tables.threads, tables.checkpoints]);
-      const reads = readers(cp, level);
       const random = prng(level);
-      for (const [name, read] of Object.entries(reads)) {
+      for (const [name, read] of Object.entries(readers(cp, level))) {
         for (const p of await explainOperation(cp, ctx.mysqlUrl, name, () => read(random))) plans.push({ ...p, threads: level });
       }
-      ctx.log(`  scale: ${count(level)} threads, ${plan.rounds} rounds of reads`);
-      const samples = new Map(Object.keys(reads).map((name) => [name, new Samples()]));
-      for (let round = 0; round < plan.rounds; round++) {
-        for (const [name, read] of rotate(Object.entries(reads), round)) {
-          const got = await samples.get(name)!.time(() => read(random));
-          if (got !== EXPECTED[name]) failures.push(`${name} at ${level} threads returned ${got} results, expected ${EXPECTED[name]}`);
+      for (const pattern of PATTERNS) {
+        ctx.log(`  scale: ${count(level)} threads, ${plan.rounds} rounds of reads (${pattern})`);
+        const reads = readers(cp, pattern === "uniform" ? level : HOT_THREADS);
+        const samples = new Map(Object.keys(reads).map((name) => [name, new Samples()]));
+        const missesBefore = await poolMisses(ctx.mysqlUrl);
+        for (let round = 0; round < plan.rounds; round++) {
+          for (const [name, read] of rotate(Object.entries(reads), round)) {
+            const got = await samples.get(name)!.time(() => read(random));
+            if (got !== EXPECTED[name]) failures.push(`${name} at ${level} threads returned ${got} results, expected ${EXPECTED[name]}`);
+          }
         }
+        const missesPerRead = ((await poolMisses(ctx.mysqlUrl)) - missesBefore) / (plan.rounds * samples.size);
+        for (const [read, s] of samples) rows.push({ threads: level, pattern, read, ...s.summary(), poolMissesPerRead: missesPerRead });
       }
-      for (const [read, s] of samples) rows.push({ threads: level, read, ...s.summary() });
     }
     vacuum = await runVacuum(ctx, plan, cp, loaded);
   } finally {
@@ -104,18 +132,27 @@ export async function runScale(ctx: BenchContext): Promise<PartResult> {
 
   const first = plan.levels[0]!;
   const top = plan.levels.at(-1)!;
-  const targets: Target[] = Object.keys(EXPECTED).map((read) => {
-    const at = (threads: number) => rows.find((r) => r.threads === threads && r.read === read)!.p50;
-    return target(`${read} p50 at ${count(top)} / at ${count(first)} threads`, ratio(at(top), at(first)), 1.5);
-  });
+  const at = (threads: number, pattern: Pattern, read: string) => rows.find((r) => r.threads === threads && r.pattern === pattern && r.read === read)!;
+  const targets: Target[] = PATTERNS.flatMap((pattern) =>
+    Object.keys(EXPECTED).map((read) =>
+      target(`${read} p50 at ${count(top)} / at ${count(first)} threads (${pattern})`, ratio(at(top, pattern, read).p50, at(first, pattern, read).p50), 1.5),
+    ),
+  );
   targets.push(target("save p99 during vacuum / baseline", vacuum.p99Ratio, 2));
 
-  const levelTable = table(
-    ["read", ...plan.levels.map((l) => `p50 ms @${count(l)}`), ...plan.levels.map((l) => `p99 ms @${count(l)}`), `p50 ${count(top)} / ${count(first)}`],
-    Object.keys(EXPECTED).map((read) => {
-      const at = (threads: number) => rows.find((r) => r.threads === threads && r.read === read)!;
-      return [read, ...plan.levels.map((l) => ms(at(l).p50)), ...plan.levels.map((l) => ms(at(l).p99)), times(ratio(at(top).p50, at(first).p50))];
-    }),
+  const levelTables = PATTERNS.map((pattern) =>
+    table(
+      [`reads (${pattern})`, ...plan.levels.map((l) => `p50 ms @${count(l)}`), ...plan.levels.map((l) => `p99 ms @${count(l)}`), `p50 ${count(top)} / ${count(first)}`],
+      [
+        ...Object.keys(EXPECTED).map((read) => [
+          read,
+          ...plan.levels.map((l) => ms(at(l, pattern, read).p50)),
+          ...plan.levels.map((l) => ms(at(l, pattern, read).p99)),
+          times(ratio(at(top, pattern, read).p50, at(first, pattern, read).p50)),
+        ]),
+        ["buffer pool misses per read", ...plan.levels.map((l) => at(l, pattern, "load").poolMissesPerRead.toFixed(2)), ...plan.levels.map(() => ""), ""],
+      ],
+    ),
   );
   const planTable = table(
     ["operation", "threads", "plan (first lines)"],
@@ -125,9 +162,11 @@ export async function runScale(ctx: BenchContext): Promise<PartResult> {
     title: "Part 3: scale (bulk-loaded threads) and vacuum under load",
     report: [
       `Each thread has ${HISTORY} checkpoints of a small Locus-shaped state; ten threads per user share an id prefix, a \`user\` metadata value and a search word, ` +
-        `so every read asks for a selective answer whose size does not grow with the table. Reads pick users and threads uniformly at random. ` +
+        `so every read asks for a selective answer whose size does not grow with the table. Reads pick threads and users at random: among all threads ` +
+        `(uniform: at 10^6 the rows no longer fit the buffer pool, so most reads wait for the file), or among the ${count(HOT_THREADS)} newest ` +
+        `(the same rows at every size: what the growth of the indexes alone costs). Buffer pool misses are the server's Innodb_buffer_pool_reads per read. ` +
         `Bulk load: ${Object.entries(loadSeconds).map(([l, s]) => `${count(Number(l))} threads in ${s.toFixed(0)} s`).join(", ")}.`,
-      levelTable,
+      ...levelTables,
       vacuum.report,
       "Query plans (EXPLAIN FORMAT=TREE, checked for full table scans):",
       planTable,
