@@ -2,10 +2,10 @@
 // database, the offline demo model, 16 clients sending turns through the HTTP API.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { type BenchContext, type PartResult } from "./context.js";
 import { prng, sentence } from "./states.js";
 import { count, ms, runConcurrently, Samples, table } from "./stats.js";
+import { freePort } from "../test/support/free-port.js";
 
 const CLIENTS = 16;
 const ENTRY = "app/main.ts";
@@ -17,13 +17,6 @@ interface AppPlan {
 const FULL: AppPlan = { turnsPerClient: 40 };
 const QUICK: AppPlan = { turnsPerClient: 4 };
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Peak and current resident memory of a process, in MiB, from /proc (Linux only). */
 function memory(pid: number): { peakMiB: number; rssMiB: number } | undefined {

@@ -1,19 +1,12 @@
 // The real stack, where a Docker engine answers: docker compose up, converse, down (keeping the
 // volume), up again, and the conversation is still there. Skips cleanly without Docker.
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from "testcontainers";
 import { describe, expect, inject, it } from "vitest";
 import { REPO } from "./support/app-process.js";
 import { request, say } from "./support/in-process-app.js";
+import { freePort } from "../support/free-port.js";
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe.skipIf(!inject("dockerAvailable"))("docker compose stack (testcontainers)", () => {
   it("a conversation survives docker compose down && up", async () => {

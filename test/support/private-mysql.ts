@@ -2,11 +2,11 @@
 // scripts/mysql-local.sh on a free port, with its data deleted afterwards.
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { freePort } from "./free-port.js";
 
 const run = promisify(execFile);
 const SCRIPT = resolve(import.meta.dirname, "../../scripts/mysql-local.sh");
@@ -36,13 +36,6 @@ export interface PrivateMysql {
   destroy(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 /** Dead, or a zombie nobody reaps (what SIGKILL leaves where PID 1 does not reap orphans). */
 function isDead(pid: number): boolean {
