@@ -7,7 +7,8 @@ import mysql from "mysql2/promise";
 import { metadataPairHash } from "../checkpointer/mysql/backend.js";
 import type { TableNames } from "../checkpointer/mysql/schema.js";
 import { defaultSearchText, type Metadata } from "../checkpointer/index.js";
-import { prng, sentence, type BenchState } from "./states.js";
+import { prng, sentence } from "./states.js";
+import type { AgentState } from "../app/agent/state.js";
 
 /** Ten threads per user, ids `u0000042:t3`: a user's prefix, metadata value and search word each match exactly ten threads. */
 export const THREADS_PER_USER = 10;
@@ -30,10 +31,10 @@ export interface ThreadShape {
 }
 
 /** A small Locus-shaped state after `turns` turns of thread `i`: a user question naming the user's word, an answer. */
-function smallState(i: number, turns: number, title: string): BenchState {
+function smallState(i: number, turns: number, title: string): AgentState {
   const random = prng(i + 1);
   const word = userWord(Math.floor(i / THREADS_PER_USER));
-  const messages: BenchState["messages"] = [];
+  const messages: AgentState["messages"] = [];
   for (let t = 0; t < turns; t++) {
     messages.push({ role: "user", content: `${sentence(random, 8)} ${word}` }, { role: "assistant", content: sentence(random, 10) });
   }

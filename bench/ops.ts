@@ -6,7 +6,8 @@ import { join } from "node:path";
 import type { RowDataPacket } from "mysql2/promise";
 import { FileCheckpointer, MemoryCheckpointer, mysqlCheckpointer, type Checkpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
 import { benchConfig, target, type BenchContext, type PartResult, type Target } from "./context.js";
-import { makeState, SIZES, type BenchState, type SizeName } from "./states.js";
+import { makeState, SIZES, type SizeName } from "./states.js";
+import type { AgentState } from "../app/agent/state.js";
 import { ms, ratio, rotate, runConcurrently, Samples, table, times, count, type Summary } from "./stats.js";
 
 const OPS = ["save", "loadLatest", "loadById"] as const;
@@ -54,7 +55,7 @@ interface OpRow extends Summary {
 }
 
 /** A checkpointer as a contender: saves append to the worker's own thread; loads read the worker's two-checkpoint thread. */
-function checkpointerContender(name: string, cp: Checkpointer<BenchState>, state: BenchState, size: SizeName): Contender {
+function checkpointerContender(name: string, cp: Checkpointer<AgentState>, state: AgentState, size: SizeName): Contender {
   const firstIds: string[] = [];
   const thread = (kind: string, w: number) => `${name}-${kind}-${size}-${w}`;
   return {
@@ -78,7 +79,7 @@ function checkpointerContender(name: string, cp: Checkpointer<BenchState>, state
  * checkpointer's pool. With `json`, the floor for any store that takes and returns objects:
  * JSON.stringify before the INSERT, JSON.parse after the SELECT.
  */
-function rawContender(cp: MySQLCheckpointer<BenchState>, state: BenchState, size: SizeName, json: boolean): Contender {
+function rawContender(cp: MySQLCheckpointer<AgentState>, state: AgentState, size: SizeName, json: boolean): Contender {
   const document = Buffer.from(JSON.stringify(state));
   const pool = () => cp.backend.pool;
   const seqs = new Map<number, number>();
@@ -136,9 +137,9 @@ async function measure(contenders: Contender[], op: Op, concurrency: number, pla
 
 export async function runOps(ctx: BenchContext): Promise<PartResult> {
   const plan = ctx.quick ? QUICK : FULL;
-  const mysql = mysqlCheckpointer<BenchState>(benchConfig(ctx.mysqlUrl));
+  const mysql = mysqlCheckpointer<AgentState>(benchConfig(ctx.mysqlUrl));
   // The same tables and server, no full-text search: `searchText` returning "" indexes nothing.
-  const mysqlNoSearch = mysqlCheckpointer<BenchState>(benchConfig(ctx.mysqlUrl), { searchText: () => "" });
+  const mysqlNoSearch = mysqlCheckpointer<AgentState>(benchConfig(ctx.mysqlUrl), { searchText: () => "" });
   await mysql.backend.ensureSchema();
   await mysql.backend.pool.query(`CREATE TABLE ${RAW_TABLE} (
   thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
@@ -148,8 +149,8 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
   PRIMARY KEY (thread_id, seq)
 ) ENGINE=InnoDB`);
   const directory = await mkdtemp(join(tmpdir(), "bench-file-"));
-  const file = new FileCheckpointer<BenchState>({ directory });
-  const memory = new MemoryCheckpointer<BenchState>();
+  const file = new FileCheckpointer<AgentState>({ directory });
+  const memory = new MemoryCheckpointer<AgentState>();
   const rows: OpRow[] = [];
   const targets: Target[] = [];
   try {

@@ -2,7 +2,8 @@
 // timed where the saver runs (this process, or a child process for SQLite; see sqlite-peer.ts).
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { emptyCheckpoint, uuid6, type BaseCheckpointSaver, type Checkpoint } from "@langchain/langgraph-checkpoint";
-import { makeState, SIZES, type BenchState, type SizeName } from "./states.js";
+import { makeState, SIZES, type SizeName } from "./states.js";
+import type { AgentState } from "../app/agent/state.js";
 
 export const SAVER_OPS = ["put", "getTuple latest", "getTuple by id"] as const;
 export type SaverOp = (typeof SAVER_OPS)[number];
@@ -28,7 +29,7 @@ interface ThreadLog {
 }
 
 /** The agent state as a graph's channels: the conversation in `messages` (which changes every step), the rest small. */
-function nextCheckpoint(state: BenchState, saver: BaseCheckpointSaver, log: ThreadLog): { checkpoint: Checkpoint; versions: Record<string, number | string> } {
+function nextCheckpoint(state: AgentState, saver: BaseCheckpointSaver, log: ThreadLog): { checkpoint: Checkpoint; versions: Record<string, number | string> } {
   const version = saver.getNextVersion(log.version as never) as number | string;
   log.version = version;
   const checkpoint: Checkpoint = {
@@ -45,7 +46,7 @@ function nextCheckpoint(state: BenchState, saver: BaseCheckpointSaver, log: Thre
 /** A driver for a saver living in this process. */
 export function localDriver(name: string, saver: BaseCheckpointSaver, close: () => Promise<void>): SaverDriver {
   const logs = new Map<string, ThreadLog>();
-  const states = new Map<SizeName, BenchState>();
+  const states = new Map<SizeName, AgentState>();
   const thread = (size: SizeName, w: number) => ({ thread_id: `${size}-${w}`, checkpoint_ns: "" });
   const log = (size: SizeName, w: number) => {
     const key = `${size}-${w}`;

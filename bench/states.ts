@@ -2,22 +2,7 @@
 // conversation of user turns, assistant tool calls, tool results and answers. Text is
 // pseudo-English from a fixed vocabulary, so full-text indexing does real work.
 
-export interface BenchToolCall {
-  id: string;
-  name: string;
-  arguments: string;
-}
-
-export type BenchMessage =
-  | { role: "user"; content: string }
-  | { role: "assistant"; content: string; toolCalls?: BenchToolCall[] }
-  | { role: "tool"; toolCallId: string; name: string; content: string };
-
-export interface BenchState {
-  messages: BenchMessage[];
-  iteration: number;
-  metadata: { title?: string };
-}
+import type { AgentState, Message } from "../app/agent/state.js";
 
 const WORDS = (
   "the a to of and in is for on with that this it be as are from or by at can you your we our an " +
@@ -48,7 +33,7 @@ export function sentence(random: () => number, words: number): string {
 }
 
 /** One user turn: question, a tool call, its result, the answer. */
-function turn(random: () => number, n: number): BenchMessage[] {
+function turn(random: () => number, n: number): Message[] {
   const id = `call_${n.toString(36).padStart(6, "0")}`;
   const args = JSON.stringify({ query: sentence(random, 6), limit: 5, filters: { since: "2026-01-01", tags: ["bench", `t${n}`] } });
   return [
@@ -60,9 +45,9 @@ function turn(random: () => number, n: number): BenchMessage[] {
 }
 
 /** A state whose JSON is at least `bytes` long (one turn is about 1 KB). */
-export function makeState(bytes: number, seed = 1): BenchState {
+export function makeState(bytes: number, seed = 1): AgentState {
   const random = prng(seed);
-  const state: BenchState = { messages: [], iteration: 0, metadata: { title: sentence(random, 8) } };
+  const state: AgentState = { messages: [], iteration: 0, metadata: { title: sentence(random, 8) } };
   let size = JSON.stringify(state).length;
   while (size < bytes) {
     const added = turn(random, state.iteration);
