@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The agent app. Multi-stage: compile TypeScript with the dev dependencies, then run the
 # compiled JavaScript with production dependencies only, as the unprivileged `node` user.
 # No secrets here: passwords and keys arrive as environment variables at run time.
@@ -24,7 +23,6 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
-COPY app/public ./dist/app/public
 # The file checkpointer's default directory, for runs without MYSQL_URL.
 RUN mkdir data && chown node:node data
 USER node
