@@ -28,8 +28,12 @@ export interface AppProcess {
  * Starts the app as its own process (PORT=0 in `env` picks a free port) and resolves once it
  * logs that it is listening; rejects with its output if it exits first.
  */
-export function startAppProcess(command: string, args: string[], options: { cwd: string; env: Record<string, string> }): Promise<AppProcess> {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+export function startAppProcess(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: Record<string, string>; /** its own process group, to signal it whole */ detached?: boolean },
+): Promise<AppProcess> {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: options.detached ?? false, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
     child.once("exit", (code, signal) => done({ code, signal })),
