@@ -29,6 +29,11 @@ need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root"; }
 print_env() {
   echo "export DOCKER_HOST=unix://$sock"
   echo "export DOCKER_CONFIG=$config_dir"
+  # testcontainers' reaper is an image it would pull: nothing can be pulled here. And where the
+  # host looks like a container (/.dockerenv), testcontainers would reach published ports through
+  # a gateway address: this engine publishes them on this host.
+  echo "export TESTCONTAINERS_RYUK_DISABLED=true"
+  echo "export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1"
 }
 docker_() { DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$config_dir" docker "$@"; }
 
