@@ -6,12 +6,15 @@ import type {
   Checkpointer,
   CheckpointerCapabilities,
   CheckpointInfo,
+  CopyThreadOptions,
   JsonValue,
   ListThreadsOptions,
   SaveOptions,
   SearchHit,
+  SearchOptions,
   Serializer,
   StorageBackend,
+  ThreadPage,
   ThreadSummary,
   VacuumOptions,
 } from "./types.js";
@@ -112,12 +115,7 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
 
   async listThreads(listOptions?: ListThreadsOptions): Promise<string[]> {
     this.#require("listThreads");
-    const options = validateOptions(listOptions);
-    return this.#backend.listThreads({
-      limit: validateLimit(options.limit, 100),
-      prefix: validatePrefix(options.prefix),
-      ...(options.cursor !== undefined && { cursor: validateId(options.cursor, "cursor") }),
-    });
+    return this.#backend.listThreads(validatePage(listOptions));
   }
 
   async getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null> {
@@ -135,9 +133,9 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
     );
   }
 
-  async listWithMetadata(options?: { limit?: number }): Promise<ThreadSummary[]> {
+  async listWithMetadata(listOptions?: ListThreadsOptions): Promise<ThreadSummary[]> {
     this.#require("listWithMetadata");
-    return this.#backend.listWithMetadata(validateLimit(validateOptions(options).limit, 100));
+    return this.#backend.listWithMetadata(validatePage(listOptions));
   }
 
   async vacuum(vacuumOptions: VacuumOptions): Promise<number> {
@@ -149,19 +147,20 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
     });
   }
 
-  async copyThread(sourceThreadId: string, destThreadId: string): Promise<boolean> {
+  async copyThread(sourceThreadId: string, destThreadId: string, copyOptions?: CopyThreadOptions): Promise<boolean> {
     this.#require("branching");
     validateId(sourceThreadId, "sourceThreadId");
     validateId(destThreadId, "destThreadId");
+    const upTo = validateOptionalId(validateOptions(copyOptions).checkpointId, "checkpointId");
     if (sourceThreadId === destThreadId) {
       throw new CheckpointerError("INVALID_INPUT", "sourceThreadId and destThreadId must differ");
     }
-    return this.#backend.copyThread(sourceThreadId, destThreadId);
+    return this.#backend.copyThread(sourceThreadId, destThreadId, upTo);
   }
 
-  async search(query: string, limit?: number): Promise<SearchHit[]> {
+  async search(query: string, limit?: number, searchOptions?: SearchOptions): Promise<SearchHit[]> {
     this.#require("search");
-    return this.#backend.search(validateQuery(query), validateLimit(limit, 10));
+    return this.#backend.search(validateQuery(query), validateLimit(limit, 10), validatePrefix(validateOptions(searchOptions).prefix));
   }
 
   async close(): Promise<void> {
@@ -173,4 +172,14 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
       throw new CheckpointerError("UNSUPPORTED", `this checkpointer does not support ${capability}`);
     }
   }
+}
+
+/** A listing's options as backends take them: 100 threads by default, prefix "" for all. */
+function validatePage(listOptions: ListThreadsOptions | undefined): ThreadPage {
+  const options = validateOptions(listOptions);
+  return {
+    limit: validateLimit(options.limit, 100),
+    prefix: validatePrefix(options.prefix),
+    ...(options.cursor !== undefined && { cursor: validateId(options.cursor, "cursor") }),
+  };
 }

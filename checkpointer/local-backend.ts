@@ -8,6 +8,7 @@ import type {
   Metadata,
   SearchHit,
   StorageBackend,
+  ThreadPage,
   ThreadSummary,
 } from "./types.js";
 import { canonicalJson, compareCodePoints } from "./validation.js";
@@ -45,7 +46,7 @@ export interface ThreadStorage {
   write(record: ThreadRecord, change: { added?: { seq: number; blob: StoredBlob }; dropped?: number[] }): Promise<void>;
   remove(threadId: string): Promise<void>;
   readBlob(threadId: string, seq: number): Promise<StoredBlob | undefined>;
-  /** Copies a whole thread (record and blobs) to a new id. */
+  /** Copies a thread's record and the blobs it lists to a new id. */
   copy(record: ThreadRecord, destThreadId: string): Promise<void>;
   records(): Promise<ThreadRecord[]>;
   close(): Promise<void>;
@@ -160,14 +161,8 @@ export class LocalBackend implements StorageBackend {
     return (await this.#find(threadId, checkpointId)) !== undefined;
   }
 
-  async listThreads(options: { limit: number; prefix: string; cursor?: string }): Promise<string[]> {
-    let summaries = (await this.#summaries()).filter((s) => s.threadId.startsWith(options.prefix));
-    if (options.cursor !== undefined) {
-      const at = summaries.findIndex((s) => s.threadId === options.cursor);
-      if (at < 0) throw new CheckpointerError("INVALID_INPUT", "cursor names no thread (it may have been deleted)");
-      summaries = summaries.slice(at + 1);
-    }
-    return summaries.slice(0, options.limit).map((s) => s.threadId);
+  async listThreads(options: ThreadPage): Promise<string[]> {
+    return (await this.listWithMetadata(options)).map((s) => s.threadId);
   }
 
   async getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null> {
@@ -182,8 +177,14 @@ export class LocalBackend implements StorageBackend {
       .slice(0, limit);
   }
 
-  async listWithMetadata(limit: number): Promise<ThreadSummary[]> {
-    return (await this.#summaries()).slice(0, limit);
+  async listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]> {
+    let summaries = (await this.#summaries()).filter((s) => s.threadId.startsWith(options.prefix));
+    if (options.cursor !== undefined) {
+      const at = summaries.findIndex((s) => s.threadId === options.cursor);
+      if (at < 0) throw new CheckpointerError("INVALID_INPUT", "cursor names no thread (it may have been deleted)");
+      summaries = summaries.slice(at + 1);
+    }
+    return summaries.slice(0, options.limit);
   }
 
   async vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
@@ -210,22 +211,24 @@ export class LocalBackend implements StorageBackend {
     return deleted;
   }
 
-  async copyThread(sourceThreadId: string, destThreadId: string): Promise<boolean> {
+  async copyThread(sourceThreadId: string, destThreadId: string, upTo?: string): Promise<boolean> {
     return this.#withLock(destThreadId, async () => {
       const source = await this.#visibleRecord(sourceThreadId);
-      if (!source) return false;
+      const end = upTo === undefined ? source?.checkpoints.length : source?.checkpoints.findIndex((c) => c.checkpointId === upTo);
+      if (!source || end === undefined || end < 0) return false;
       if (await this.#visibleRecord(destThreadId)) {
         throw new CheckpointerError("CONFLICT", `thread ${JSON.stringify(destThreadId)} already exists`);
       }
-      await this.#storage.copy(source, destThreadId);
+      const checkpoints = upTo === undefined ? source.checkpoints : source.checkpoints.slice(0, end + 1);
+      await this.#storage.copy({ ...source, checkpoints }, destThreadId);
       return true;
     });
   }
 
-  async search(query: string, limit: number): Promise<SearchHit[]> {
+  async search(query: string, limit: number, prefix: string): Promise<SearchHit[]> {
     const terms = queryTerms(query);
     const hits: (SearchHit & { updatedAt: number })[] = [];
-    for (const summary of await this.#summaries()) {
+    for (const summary of (await this.#summaries()).filter((s) => s.threadId.startsWith(prefix))) {
       const record = await this.#visibleRecord(summary.threadId);
       if (!record) continue;
       const last = latest(record);

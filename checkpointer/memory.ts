@@ -29,7 +29,13 @@ class MemoryStorage implements ThreadStorage {
   }
 
   async copy(record: ThreadRecord, destThreadId: string) {
-    this.#blobs.set(destThreadId, new Map(this.#blobs.get(record.threadId)));
+    const from = this.#blobs.get(record.threadId);
+    const blobs = new Map<number, StoredBlob>();
+    for (const { seq } of record.checkpoints) {
+      const blob = from?.get(seq);
+      if (blob) blobs.set(seq, blob);
+    }
+    this.#blobs.set(destThreadId, blobs);
     this.#records.set(destThreadId, structuredClone({ ...record, threadId: destThreadId }));
   }
 

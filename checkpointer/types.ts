@@ -59,6 +59,19 @@ export interface ListThreadsOptions {
   cursor?: string;
 }
 
+export interface CopyThreadOptions {
+  /**
+   * Copy the history up to and including this checkpoint, which becomes the copy's latest
+   * (branching from an earlier point). `copyThread` returns false when the source has no such checkpoint.
+   */
+  checkpointId?: string;
+}
+
+export interface SearchOptions {
+  /** Only threads whose id starts with this literal prefix (as in `listThreads`). */
+  prefix?: string;
+}
+
 export interface VacuumOptions {
   olderThanDays: number;
   /** In live threads, keep at least this many newest checkpoints (the latest is always kept). */
@@ -76,10 +89,10 @@ export interface Checkpointer<S = unknown> {
   listThreads(options?: ListThreadsOptions): Promise<string[]>;
   getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null>;
   queryByMetadata(key: string, value: JsonValue, limit?: number): Promise<ThreadSummary[]>;
-  listWithMetadata(options?: { limit?: number }): Promise<ThreadSummary[]>;
+  listWithMetadata(options?: ListThreadsOptions): Promise<ThreadSummary[]>;
   vacuum(options: VacuumOptions): Promise<number>;
-  copyThread(sourceThreadId: string, destThreadId: string): Promise<boolean>;
-  search(query: string, limit?: number): Promise<SearchHit[]>;
+  copyThread(sourceThreadId: string, destThreadId: string, options?: CopyThreadOptions): Promise<boolean>;
+  search(query: string, limit?: number, options?: SearchOptions): Promise<SearchHit[]>;
   close(): Promise<void>;
 }
 
@@ -104,6 +117,14 @@ export interface CheckpointWrite {
   text: string;
 }
 
+/** A validated page request of a thread listing, as a backend receives it. */
+export interface ThreadPage {
+  limit: number;
+  /** "" for every thread. */
+  prefix: string;
+  cursor?: string;
+}
+
 /**
  * The storage layer behind a checkpointer: it works on JSON documents (strings), never on `S`.
  * Inputs arrive validated by `BackendCheckpointer`.
@@ -115,12 +136,14 @@ export interface StorageBackend {
   listCheckpoints(threadId: string, limit: number): Promise<string[]>;
   delete(threadId: string, checkpointId?: string): Promise<boolean>;
   exists(threadId: string, checkpointId?: string): Promise<boolean>;
-  listThreads(options: { limit: number; prefix: string; cursor?: string }): Promise<string[]>;
+  listThreads(options: ThreadPage): Promise<string[]>;
   getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null>;
   queryByMetadata(key: string, value: JsonValue, limit: number): Promise<ThreadSummary[]>;
-  listWithMetadata(limit: number): Promise<ThreadSummary[]>;
+  listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]>;
   vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number>;
-  copyThread(sourceThreadId: string, destThreadId: string): Promise<boolean>;
-  search(query: string, limit: number): Promise<SearchHit[]>;
+  /** `upTo`: the last checkpoint to copy (the whole history without it); false when the source has no such checkpoint. */
+  copyThread(sourceThreadId: string, destThreadId: string, upTo?: string): Promise<boolean>;
+  /** `prefix` is "" for every thread. */
+  search(query: string, limit: number, prefix: string): Promise<SearchHit[]>;
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import type {
   Metadata,
   SearchHit,
   StorageBackend,
+  ThreadPage,
   ThreadSummary,
 } from "../types.js";
 import { canonicalJson } from "../validation.js";
@@ -166,21 +167,23 @@ export class MySQLBackend implements StorageBackend {
     return rows.length > 0;
   }
 
-  async listThreads(options: { limit: number; prefix: string; cursor?: string }): Promise<string[]> {
+  async listThreads(options: ThreadPage): Promise<string[]> {
+    const rows = await this.#page(options, [this.#sql.listThreads, this.#sql.listThreadsPrefix, this.#sql.listThreadsAfter]);
+    return rows.map((r) => r.thread_id as string);
+  }
+
+  /** One page of a listing: `statements` are its queries for all threads, a prefix, and after a cursor. */
+  async #page(options: ThreadPage, [all, prefixed, after]: [string, string, string]): Promise<Row[]> {
     const limit = String(options.limit);
-    const pattern = `${options.prefix.replace(/[!%_]/g, "!$&")}%`;
-    let rows: Row[];
+    const pattern = likePrefix(options.prefix);
     if (options.cursor !== undefined) {
       const [position] = await this.query(this.#sql.cursorPosition, [options.cursor]);
       if (!position) throw new CheckpointerError("INVALID_INPUT", "cursor names no thread (it may have been deleted)");
       const at = position.updated_at as Date;
-      rows = await this.query(this.#sql.listThreadsAfter, [pattern, this.#date(), at, at, options.cursor, limit]);
-    } else if (options.prefix === "") {
-      rows = await this.query(this.#sql.listThreads, [this.#date(), limit]);
-    } else {
-      rows = await this.query(this.#sql.listThreadsPrefix, [pattern, this.#date(), limit]);
+      return this.query(after, [pattern, this.#date(), at, at, options.cursor, limit]);
     }
-    return rows.map((r) => r.thread_id as string);
+    if (options.prefix === "") return this.query(all, [this.#date(), limit]);
+    return this.query(prefixed, [pattern, this.#date(), limit]);
   }
 
   async getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null> {
@@ -210,8 +213,9 @@ export class MySQLBackend implements StorageBackend {
       .map(summary);
   }
 
-  async listWithMetadata(limit: number): Promise<ThreadSummary[]> {
-    return (await this.query(this.#sql.listWithMetadata, [this.#date(), String(limit)])).map(summary);
+  async listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]> {
+    const sql = this.#sql;
+    return (await this.#page(options, [sql.listWithMetadata, sql.listWithMetadataPrefix, sql.listWithMetadataAfter])).map(summary);
   }
 
   async vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
@@ -246,10 +250,17 @@ export class MySQLBackend implements StorageBackend {
     return deleted;
   }
 
-  async copyThread(sourceThreadId: string, destThreadId: string): Promise<boolean> {
+  async copyThread(sourceThreadId: string, destThreadId: string, upTo?: string): Promise<boolean> {
     return this.transaction(async (conn) => {
       const [source] = await conn.execute<Row[]>(this.#sql.lockThreadShared, [sourceThreadId, this.#date()]);
       if (source.length === 0) return false;
+      const latestSeq = source[0]!.latest_seq as number;
+      let lastSeq = latestSeq;
+      if (upTo !== undefined) {
+        const [found] = await conn.execute<Row[]>(this.#sql.checkpointSeq, [sourceThreadId, upTo]);
+        if (found.length === 0) return false;
+        lastSeq = found[0]!.seq as number;
+      }
       const [dest] = await conn.execute<Row[]>(this.#sql.lockThreadExpiry, [destThreadId]);
       if (dest[0]) {
         const expiresAt = dest[0].expires_at as Date | null;
@@ -261,13 +272,17 @@ export class MySQLBackend implements StorageBackend {
         await conn.execute(this.#sql.deleteThreadCheckpoints, [destThreadId]);
       }
       await conn.execute(this.#sql.copyThreadRow, [destThreadId, sourceThreadId]);
-      await conn.execute(this.#sql.copyCheckpoints, [destThreadId, sourceThreadId]);
+      await conn.execute(this.#sql.copyCheckpoints, [destThreadId, sourceThreadId, lastSeq]);
+      // A copy up to an earlier checkpoint: point the new thread row at it.
+      if (lastSeq !== latestSeq) await this.#repoint(conn, destThreadId);
       return true;
     });
   }
 
-  async search(query: string, limit: number): Promise<SearchHit[]> {
-    const rows = await this.query(this.#sql.search, [query, query, this.#date(), String(limit)]);
+  async search(query: string, limit: number, prefix: string): Promise<SearchHit[]> {
+    const rows = await (prefix === ""
+      ? this.query(this.#sql.search, [query, query, this.#date(), String(limit)])
+      : this.query(this.#sql.searchPrefix, [query, query, this.#date(), likePrefix(prefix), String(limit)]));
     return rows
       .map((r) => ({ r, score: Number(r.score), at: (r.updated_at as Date).getTime() }))
       .sort((a, b) => b.score - a.score || b.at - a.at)
@@ -413,6 +428,11 @@ export class MySQLBackend implements StorageBackend {
       threadId,
     ]);
   }
+}
+
+/** A `LIKE … ESCAPE '!'` pattern matching ids that start with `prefix`, literally. */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[!%_]/g, "!$&")}%`;
 }
 
 function summary(r: Row): ThreadSummary {

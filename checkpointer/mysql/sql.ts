@@ -20,6 +20,28 @@ STRAIGHT_JOIN ${threads} t ON t.thread_id = c.thread_id
 WHERE ${dead} AND c.seq < t.latest_seq
   AND (SELECT COUNT(*) FROM ${checkpoints} n WHERE n.thread_id = c.thread_id AND n.seq > c.seq) >= ?
 LIMIT ?`;
+  // Thread listings read the thread table only, newest first; ties broken by thread id.
+  const ORDER = "ORDER BY t.updated_at DESC, t.thread_id DESC";
+  const listThreads = `SELECT t.thread_id FROM ${threads} t WHERE ${VISIBLE("t")} ${ORDER} LIMIT ?`;
+  const listThreadsPrefix = `SELECT t.thread_id FROM ${threads} t WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} ${ORDER} LIMIT ?`;
+  const listThreadsAfter = `SELECT t.thread_id FROM ${threads} t
+WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} AND (t.updated_at < ? OR (t.updated_at = ? AND t.thread_id < ?))
+${ORDER} LIMIT ?`;
+  // A deferred join: the page is picked from the covering index, then only its rows are read.
+  const withMetadata = (page: string) => `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM (
+${page}
+) page JOIN ${threads} t ON t.thread_id = page.thread_id ${ORDER}`;
+  /**
+   * Full-text search over each thread's latest checkpoint. Ranks in a derived table that
+   * carries no text (sorting wide rows can exhaust the sort buffer), then fetches the text
+   * of the few winners. Params: query, query, now, [the prefix's LIKE pattern,] limit.
+   */
+  const search = (where: string) => `SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
+  SELECT c.thread_id, c.seq, c.checkpoint_id, t.updated_at, MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score
+  FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id AND t.latest_seq = c.seq
+  WHERE MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}${where}
+  ORDER BY score DESC, t.updated_at DESC LIMIT ?
+) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`;
   return {
     /**
      * Save, step 1: lock the thread row (creating it), take the next seq and make the new
@@ -83,37 +105,20 @@ FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`,
     deleteThreadRow: `DELETE FROM ${threads} WHERE thread_id = ?`,
     deleteThreadCheckpoints: `DELETE FROM ${checkpoints} WHERE thread_id = ?`,
 
-    // Listings read the thread table only, newest first; ties broken by thread id.
-    listThreads: `SELECT t.thread_id FROM ${threads} t WHERE ${VISIBLE("t")}
-ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
-    listThreadsPrefix: `SELECT t.thread_id FROM ${threads} t WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")}
-ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
-    listThreadsAfter: `SELECT t.thread_id FROM ${threads} t
-WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} AND (t.updated_at < ? OR (t.updated_at = ? AND t.thread_id < ?))
-ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+    listThreads,
+    listThreadsPrefix,
+    listThreadsAfter,
     cursorPosition: `SELECT updated_at FROM ${threads} WHERE thread_id = ?`,
-
-    // A deferred join: the page is picked from the covering index, then only its rows are read.
-    listWithMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM (
-  SELECT p.thread_id FROM ${threads} p WHERE ${VISIBLE("p")} ORDER BY p.updated_at DESC, p.thread_id DESC LIMIT ?
-) page JOIN ${threads} t ON t.thread_id = page.thread_id
-ORDER BY t.updated_at DESC, t.thread_id DESC`,
+    listWithMetadata: withMetadata(listThreads),
+    listWithMetadataPrefix: withMetadata(listThreadsPrefix),
+    listWithMetadataAfter: withMetadata(listThreadsAfter),
 
     /** Uses the multi-valued index on metadata_index. Params: pair hash, now, limit. */
     queryByMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
 WHERE ? MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
 
-    /**
-     * Full-text search over each thread's latest checkpoint. Ranks in a derived table that
-     * carries no text (sorting wide rows can exhaust the sort buffer), then fetches the text
-     * of the few winners. Params: query, query, now, limit.
-     */
-    search: `SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
-  SELECT c.thread_id, c.seq, c.checkpoint_id, t.updated_at, MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score
-  FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id AND t.latest_seq = c.seq
-  WHERE MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}
-  ORDER BY score DESC, t.updated_at DESC LIMIT ?
-) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`,
+    search: search(""),
+    searchPrefix: search(" AND t.thread_id LIKE ? ESCAPE '!'"),
 
     /**
      * Vacuum: threads whose latest checkpoint is dead go whole. Dead means old or expired; one
@@ -142,10 +147,11 @@ WHERE thread_id = ? AND seq <= ? AND (created_at < ? OR expires_at <= ?)
   (thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index)
 SELECT ?, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index
 FROM ${threads} WHERE thread_id = ?`,
+    /** Params: destThreadId, sourceThreadId, the last seq to copy. */
     copyCheckpoints: `INSERT INTO ${checkpoints}
   (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text)
 SELECT ?, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text
-FROM ${checkpoints} WHERE thread_id = ?`,
+FROM ${checkpoints} WHERE thread_id = ? AND seq <= ?`,
 
     schemaVersion: `SELECT MAX(version) AS version FROM \`${t.migrations}\``,
   };
