@@ -8,7 +8,7 @@ import type { AgentState } from "./agent/state.js";
 import { loadConfig } from "./config.js";
 import { authenticate, requireApiKey } from "./http/auth.js";
 import { ApiError, errorHandler, notFound } from "./http/errors.js";
-import { healthRoute, threadRoutes } from "./http/routes.js";
+import { healthRoute, isApiPath, threadRoutes } from "./http/routes.js";
 import type { Model } from "./models/model.js";
 import { calculatorTool } from "./tools/calculator.js";
 import { currentTimeTool } from "./tools/current-time.js";
@@ -87,7 +87,8 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   // The page and the health check are open; everything after them needs a key when keys are set.
-  app.use(express.static(PUBLIC_DIR));
+  const page = express.static(PUBLIC_DIR, { redirect: false });
+  app.use((req, res, next) => (isApiPath(req.path) ? next() : page(req, res, next)));
   app.use(healthRoute(conversations, deps.checkpointerKind, logger));
   app.use(authenticate(options.apiKeys));
   if (options.rateLimitPerMinute > 0) {
@@ -104,8 +105,9 @@ export function createApp(deps: AppDeps): Express {
     );
   }
   app.use(requireApiKey);
-  app.use(express.json({ limit: options.bodyLimit }));
-  app.use(threadRoutes(conversations));
+  // Not strict: a body of `null` or `42` is then refused by the route's schema, which says what it expected.
+  app.use(express.json({ limit: options.bodyLimit, strict: false }));
+  app.use(threadRoutes(conversations, logger));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

@@ -2,6 +2,7 @@ import { createServer, type RequestListener, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { answerClientError } from "./http/client-error.js";
 
 export interface RunningServer {
   server: Server;
@@ -27,6 +28,7 @@ export async function startServer(handler: RequestListener, port: number, host: 
     res.on("close", () => inFlight.delete(res));
   });
   server.on("request", handler);
+  server.on("clientError", answerClientError);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

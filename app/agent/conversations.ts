@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { CheckpointerError, isCheckpointerError, type Checkpointer, type Metadata } from "../../checkpointer/index.js";
+import { CheckpointerError, isCheckpointerError, type Checkpointer, type Metadata, type SearchHit } from "../../checkpointer/index.js";
 import { KeyedQueue } from "./keyed-queue.js";
-import { runTurn, type Agent } from "./loop.js";
+import { runTurn, type Agent, type TurnObserver } from "./loop.js";
 import { emptyState, type AgentState } from "./state.js";
 
 /** Tries to read a thread whose latest checkpoint is being deleted under us. */
@@ -42,6 +42,12 @@ export interface ThreadListing {
   metadata: Metadata;
 }
 
+export interface ThreadPage {
+  threads: ThreadListing[];
+  /** The `cursor` of the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
 export interface CheckpointListing {
   checkpointId: string;
   createdAt: Date;
@@ -79,27 +85,56 @@ export class Conversations {
     this.#retry = options.retry;
   }
 
-  /** Runs one user turn and returns the assistant's reply and the checkpoint that holds it. */
-  send(tenant: string, threadId: string, content: string): Promise<{ checkpointId: string; reply: string }> {
+  /**
+   * Runs one user turn and returns the assistant's reply and the checkpoint that holds it. An
+   * `observer` follows it as it runs (streaming): its turn is saved once, at the end, and not at
+   * all once its signal is aborted.
+   */
+  send(tenant: string, threadId: string, content: string, observer?: TurnObserver): Promise<{ checkpointId: string; reply: string }> {
     const id = storageId(tenant, threadId);
-    return this.#scoped(tenant, () => this.#queue.run(id, () => this.#sendWithRetries(id, content)));
+    return this.#scoped(tenant, () => this.#queue.run(id, () => this.#sendWithRetries(id, content, observer)));
   }
 
-  /** The thread's latest checkpoint, or null when the thread does not exist. */
-  get(tenant: string, threadId: string): Promise<Snapshot | null> {
-    return this.#scoped(tenant, () => this.#get(storageId(tenant, threadId)));
+  /** The thread's latest checkpoint, or the named one; null when either does not exist. */
+  get(tenant: string, threadId: string, checkpointId?: string): Promise<Snapshot | null> {
+    const id = storageId(tenant, threadId);
+    return this.#scoped(tenant, async () => {
+      if (checkpointId === undefined) return this.#get(id);
+      const state = await this.#checkpointer.load(id, checkpointId);
+      return state && { checkpointId, state };
+    });
   }
 
-  /** The tenant's threads, most recently updated first; `prefix` narrows them further. */
-  list(tenant: string, options: { limit: number; prefix?: string | undefined }): Promise<ThreadListing[]> {
+  exists(tenant: string, threadId: string): Promise<boolean> {
+    return this.#scoped(tenant, () => this.#checkpointer.exists(storageId(tenant, threadId)));
+  }
+
+  /**
+   * One page of the tenant's threads, most recently updated first, in one query; `prefix` narrows
+   * them further, `cursor` (a page's `nextCursor`) continues after the thread it names.
+   */
+  list(tenant: string, options: { limit: number; prefix?: string | undefined; cursor?: string | undefined }): Promise<ThreadPage> {
     const prefix = storageId(tenant, options.prefix ?? "");
     return this.#scoped(tenant, async () => {
-      const ids = await this.#checkpointer.listThreads({ limit: options.limit, ...(prefix && { prefix }) });
-      const infos = await Promise.all(ids.map((id) => this.#checkpointer.getMetadata(id)));
-      // A thread deleted between the two calls has no metadata: leave it out.
-      return infos.flatMap((info) =>
-        info ? [{ threadId: clientId(tenant, info.threadId), updatedAt: info.createdAt, metadata: info.metadata }] : [],
-      );
+      // One more than asked for says whether another page follows.
+      const summaries = await this.#checkpointer.listWithMetadata({
+        limit: options.limit + 1,
+        ...(prefix && { prefix }),
+        ...(options.cursor !== undefined && { cursor: storageId(tenant, options.cursor) }),
+      });
+      const threads = summaries
+        .slice(0, options.limit)
+        .map((s) => ({ threadId: clientId(tenant, s.threadId), updatedAt: s.updatedAt, metadata: s.metadata }));
+      return { threads, nextCursor: summaries.length > options.limit ? threads.at(-1)!.threadId : null };
+    });
+  }
+
+  /** Full-text search over the tenant's threads only, best first. */
+  search(tenant: string, query: string, limit: number): Promise<SearchHit[]> {
+    const prefix = storageId(tenant, "");
+    return this.#scoped(tenant, async () => {
+      const hits = await this.#checkpointer.search(query, limit, { prefix });
+      return hits.map((hit) => ({ ...hit, threadId: clientId(tenant, hit.threadId) }));
     });
   }
 
@@ -114,10 +149,16 @@ export class Conversations {
     });
   }
 
-  /** Copies the whole history to a new thread of the same tenant. Null when the source does not exist; CONFLICT when the target does. */
-  fork(tenant: string, threadId: string, to: string): Promise<Snapshot | null> {
+  /**
+   * Copies the history to a new thread of the same tenant: all of it, or up to `checkpointId`,
+   * which becomes the new thread's latest. Null when the source (or that checkpoint) does not
+   * exist; CONFLICT when the target does.
+   */
+  fork(tenant: string, threadId: string, to: string, checkpointId?: string): Promise<Snapshot | null> {
     const [from, into] = [storageId(tenant, threadId), storageId(tenant, to)];
-    return this.#scoped(tenant, async () => ((await this.#checkpointer.copyThread(from, into)) ? this.#get(into) : null));
+    return this.#scoped(tenant, async () =>
+      (await this.#checkpointer.copyThread(from, into, checkpointId === undefined ? {} : { checkpointId })) ? this.#get(into) : null,
+    );
   }
 
   /** False when the thread did not exist. Waits for this process's turns on the thread. */
@@ -162,20 +203,27 @@ export class Conversations {
     throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
   }
 
-  async #sendWithRetries(threadId: string, content: string): Promise<{ checkpointId: string; reply: string }> {
+  async #sendWithRetries(threadId: string, content: string, observer?: TurnObserver): Promise<{ checkpointId: string; reply: string }> {
     for (let attempt = 1; ; attempt++) {
       const latest = await this.#get(threadId);
       let parent = latest?.checkpointId ?? null;
       let savedMidTurn = false;
+      // A followed (streamed) turn is saved once, at the end: nothing is stored if it is abandoned.
+      const checkpoint = observer
+        ? undefined
+        : async (partial: AgentState) => {
+            parent = await this.#save(threadId, partial, parent, "iteration");
+            savedMidTurn = true;
+          };
       try {
-        const { state, reply } = await runTurn(this.#agent, latest?.state ?? emptyState(), content, async (partial) => {
-          parent = await this.#save(threadId, partial, parent, "iteration");
-          savedMidTurn = true;
-        });
+        const { state, reply } = await runTurn(this.#agent, latest?.state ?? emptyState(), content, checkpoint, observer);
+        observer?.signal.throwIfAborted();
         return { checkpointId: await this.#save(threadId, state, parent, "turn"), reply };
       } catch (error) {
-        // Once part of this turn is stored, running it again would repeat the user's message.
-        if (!isCheckpointerError(error, "CONFLICT") || savedMidTurn || attempt >= this.#retry.attempts) throw error;
+        // Once part of this turn is stored, running it again would repeat the user's message; once
+        // it was streamed, running it again would send its tokens twice.
+        const rerunnable = !savedMidTurn && !observer;
+        if (!isCheckpointerError(error, "CONFLICT") || !rerunnable || attempt >= this.#retry.attempts) throw error;
         const delay = Math.min(1000, this.#retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
         this.#logger.warn({ threadId, attempt, delayMs: Math.round(delay) }, "another writer saved this thread first; running the turn again");
         await sleep(delay);

@@ -17,25 +17,49 @@ export interface TurnResult {
   reply: string;
 }
 
+/** A tool step as it happened: the call the model asked for and what the tool answered. */
+export interface ToolStep {
+  name: string;
+  arguments: string;
+  result: string;
+}
+
+/** How a caller follows a turn while it runs (streaming). */
+export interface TurnObserver {
+  /** Aborting it cancels the model call in flight and ends the turn with the signal's reason. */
+  signal: AbortSignal;
+  /**
+   * Text as the model writes it. The pieces after the last tool step add up to `reply`; text a
+   * model writes alongside tool calls (rare) comes before its `onTool` steps.
+   */
+  onToken: (text: string) => void;
+  onTool: (step: ToolStep) => void;
+}
+
 const TITLE_CHARS = 80;
 
 /**
  * One user turn in the Locus style: append the user's message, then call the model and run the
  * tools it asks for until it answers without tool calls. Works on a copy of `state`. The caller
- * saves the returned state; `checkpoint` receives intermediate states when configured.
+ * saves the returned state; `checkpoint` (when given) receives intermediate states as configured.
+ * An `observer` sees the reply's text and each tool step as they happen.
  */
 export async function runTurn(
   agent: Agent,
   initial: AgentState,
   content: string,
-  checkpoint: (state: AgentState) => Promise<void>,
+  checkpoint?: (state: AgentState) => Promise<void>,
+  observer?: TurnObserver,
 ): Promise<TurnResult> {
   const state = structuredClone(initial);
   state.messages.push({ role: "user", content });
   state.metadata.title ??= content.replace(/\s+/g, " ").trim().slice(0, TITLE_CHARS);
 
   for (let step = 1; step <= agent.maxIterations; step++) {
-    const reply = await agent.model.complete({ system: agent.systemPrompt, messages: state.messages, tools: agent.toolbox.specs });
+    const reply = await agent.model.complete(
+      { system: agent.systemPrompt, messages: state.messages, tools: agent.toolbox.specs },
+      observer && { signal: observer.signal, onToken: observer.onToken },
+    );
     state.iteration++;
     if (reply.toolCalls.length === 0) {
       state.messages.push({ role: "assistant", content: reply.content });
@@ -43,11 +67,14 @@ export async function runTurn(
     }
     state.messages.push({ role: "assistant", content: reply.content, toolCalls: reply.toolCalls });
     for (const call of reply.toolCalls) {
-      state.messages.push({ role: "tool", toolCallId: call.id, name: call.name, content: agent.toolbox.call(call.name, call.arguments) });
+      const result = agent.toolbox.call(call.name, call.arguments);
+      state.messages.push({ role: "tool", toolCallId: call.id, name: call.name, content: result });
+      observer?.onTool({ name: call.name, arguments: call.arguments, result });
     }
-    if (agent.checkpointEveryNIterations > 0 && step % agent.checkpointEveryNIterations === 0) await checkpoint(state);
+    if (checkpoint && agent.checkpointEveryNIterations > 0 && step % agent.checkpointEveryNIterations === 0) await checkpoint(state);
   }
   const gaveUp = `I stopped after ${agent.maxIterations} steps without reaching an answer.`;
   state.messages.push({ role: "assistant", content: gaveUp });
+  observer?.onToken(gaveUp);
   return { state, reply: gaveUp };
 }

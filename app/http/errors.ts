@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from "express";
+import type { ErrorRequestHandler, Request, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { isCheckpointerError, type CheckpointerErrorCode } from "../../checkpointer/index.js";
 import { ModelError } from "../models/model.js";
@@ -54,14 +54,37 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, "INTERNAL", "internal error");
 }
 
+/** The error as a client sees it, `{ error: { code, message } }`; a 5xx is logged with its details first. */
+export function errorResponse(error: unknown, req: Request, logger: Logger): { status: number; body: { error: { code: string; message: string } } } {
+  const api = toApiError(error);
+  if (api.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, "request failed");
+  return { status: api.status, body: { error: { code: api.code, message: api.message } } };
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
-    const api = toApiError(error);
-    if (api.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, "request failed");
-    res.status(api.status).json({ error: { code: api.code, message: api.message } });
+    const { status, body } = errorResponse(error, req, logger);
+    res.status(status).json(body);
   };
 }
 
 export const notFound: RequestHandler = (req) => {
   throw new ApiError(404, "NOT_FOUND", `no route for ${req.method} ${req.path}`);
+};
+
+/** For a known path: any method but `allowed` is 405, with the `Allow` header. */
+export function methodNotAllowed(...allowed: string[]): RequestHandler {
+  const allow = (allowed.includes("GET") ? [...allowed, "HEAD"] : allowed).join(", ");
+  return (req, res) => {
+    res.setHeader("Allow", allow);
+    throw new ApiError(405, "METHOD_NOT_ALLOWED", `${req.method} is not allowed here; allowed: ${allow}`);
+  };
+}
+
+/** Bodies are JSON: anything else (or none) is 415, saying what to send. */
+export const requireJsonBody: RequestHandler = (req, _res, next) => {
+  if (!req.is("application/json")) {
+    throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON, sent with content-type: application/json");
+  }
+  next();
 };

@@ -1,15 +1,33 @@
 import { Router } from "express";
 import type { Logger } from "pino";
 import type { Conversations } from "../agent/conversations.js";
+import type { TurnObserver } from "../agent/loop.js";
 import type { Message } from "../agent/state.js";
 import { tenantOf } from "./auth.js";
-import { ApiError, toApiError } from "./errors.js";
-import { ForkBody, ListCheckpointsQuery, ListThreadsQuery, parse, SendMessageBody, ThreadParams } from "./schemas.js";
+import { ApiError, methodNotAllowed, requireJsonBody, toApiError } from "./errors.js";
+import { streamEvents, wantsEventStream } from "./event-stream.js";
+import {
+  ForkBody,
+  ListCheckpointsQuery,
+  ListThreadsQuery,
+  NewThreadParams,
+  parse,
+  SearchQuery,
+  SendMessageBody,
+  ThreadParams,
+  ThreadQuery,
+} from "./schemas.js";
 
 const HEALTH_TIMEOUT_MS = 2_000;
 
 function threadNotFound(threadId: string): ApiError {
   return new ApiError(404, "NOT_FOUND", `thread ${JSON.stringify(threadId)} does not exist`);
+}
+
+/** The 404 for a thread, or for a checkpoint of a thread that exists. */
+async function notFound(conversations: Conversations, tenant: string, threadId: string, checkpointId?: string): Promise<ApiError> {
+  if (checkpointId === undefined || !(await conversations.exists(tenant, threadId))) return threadNotFound(threadId);
+  return new ApiError(404, "NOT_FOUND", `thread ${JSON.stringify(threadId)} has no checkpoint ${JSON.stringify(checkpointId)}`);
 }
 
 /** Messages as the API shows them: role and content, plus what a tool step did. */
@@ -29,64 +47,101 @@ function publicMessage(m: Message) {
 /** `GET /healthz`, open to anyone (load balancers, Compose). `checkpointer` names the store. */
 export function healthRoute(conversations: Conversations, checkpointer: string, logger: Logger): Router {
   const router = Router();
-  router.get("/healthz", async (_req, res) => {
-    try {
-      await conversations.ping(HEALTH_TIMEOUT_MS);
-      res.json({ status: "ok", checkpointer });
-    } catch (error) {
-      // The reason (host, driver error) is for the operator's log, not for anyone who can reach the port.
-      logger.warn({ err: error }, "health check failed");
-      const { message } = toApiError(error);
-      res.status(503).json({ status: "unavailable", checkpointer, error: { code: "UNAVAILABLE", message } });
-    }
-  });
+  router
+    .route("/healthz")
+    .get(async (_req, res) => {
+      try {
+        await conversations.ping(HEALTH_TIMEOUT_MS);
+        res.json({ status: "ok", checkpointer });
+      } catch (error) {
+        // The reason (host, driver error) is for the operator's log, not for anyone who can reach the port.
+        logger.warn({ err: error }, "health check failed");
+        const { message } = toApiError(error);
+        res.status(503).json({ status: "unavailable", checkpointer, error: { code: "UNAVAILABLE", message } });
+      }
+    })
+    .all(methodNotAllowed("GET"));
   return router;
 }
 
+/** Paths the API answers: the chat page's static files never shadow them (`..` in an id included). */
+export function isApiPath(path: string): boolean {
+  return /^\/(threads|search)(\/|$)/.test(path);
+}
+
 /** The JSON API on threads, each request within its tenant's threads (`requireApiKey` runs first). */
-export function threadRoutes(conversations: Conversations): Router {
+export function threadRoutes(conversations: Conversations, logger: Logger): Router {
   const router = Router();
 
-  router.get("/threads", async (req, res) => {
-    const query = parse(ListThreadsQuery, req.query, "query");
-    res.json({ threads: await conversations.list(tenantOf(res), query) });
-  });
+  router
+    .route("/threads")
+    .get(async (req, res) => {
+      const query = parse(ListThreadsQuery, req.query, "query");
+      res.json(await conversations.list(tenantOf(res), query));
+    })
+    .all(methodNotAllowed("GET"));
 
-  router.post("/threads/:threadId/messages", async (req, res) => {
-    const { threadId } = parse(ThreadParams, req.params, "path");
-    const { content } = parse(SendMessageBody, req.body, "body");
-    const { checkpointId, reply } = await conversations.send(tenantOf(res), threadId, content);
-    res.json({ threadId, checkpointId, reply: { role: "assistant", content: reply } });
-  });
+  router
+    .route("/search")
+    .get(async (req, res) => {
+      const { q, limit } = parse(SearchQuery, req.query, "query");
+      res.json({ hits: await conversations.search(tenantOf(res), q, limit) });
+    })
+    .all(methodNotAllowed("GET"));
 
-  router.get("/threads/:threadId", async (req, res) => {
-    const { threadId } = parse(ThreadParams, req.params, "path");
-    const snapshot = await conversations.get(tenantOf(res), threadId);
-    if (!snapshot) throw threadNotFound(threadId);
-    res.json({ threadId, checkpointId: snapshot.checkpointId, messages: snapshot.state.messages.map(publicMessage) });
-  });
+  router
+    .route("/threads/:threadId/messages")
+    .post(requireJsonBody, async (req, res) => {
+      const { threadId } = parse(NewThreadParams, req.params, "path");
+      const { content } = parse(SendMessageBody, req.body, "body");
+      const tenant = tenantOf(res);
+      const turn = async (observer?: TurnObserver) => {
+        const { checkpointId, reply } = await conversations.send(tenant, threadId, content, observer);
+        return { threadId, checkpointId, reply: { role: "assistant", content: reply } };
+      };
+      if (wantsEventStream(req)) await streamEvents(req, res, logger, turn);
+      else res.json(await turn());
+    })
+    .all(methodNotAllowed("POST"));
 
-  router.get("/threads/:threadId/checkpoints", async (req, res) => {
-    const { threadId } = parse(ThreadParams, req.params, "path");
-    const { limit } = parse(ListCheckpointsQuery, req.query, "query");
-    const checkpoints = await conversations.checkpoints(tenantOf(res), threadId, limit);
-    if (!checkpoints) throw threadNotFound(threadId);
-    res.json({ checkpoints });
-  });
+  router
+    .route("/threads/:threadId")
+    .get(async (req, res) => {
+      const { threadId } = parse(ThreadParams, req.params, "path");
+      const { checkpointId } = parse(ThreadQuery, req.query, "query");
+      const snapshot = await conversations.get(tenantOf(res), threadId, checkpointId);
+      if (!snapshot) throw await notFound(conversations, tenantOf(res), threadId, checkpointId);
+      res.json({ threadId, checkpointId: snapshot.checkpointId, messages: snapshot.state.messages.map(publicMessage) });
+    })
+    .delete(async (req, res) => {
+      const { threadId } = parse(ThreadParams, req.params, "path");
+      if (!(await conversations.delete(tenantOf(res), threadId))) throw threadNotFound(threadId);
+      res.status(204).end();
+    })
+    .all(methodNotAllowed("GET", "DELETE"));
 
-  router.post("/threads/:threadId/fork", async (req, res) => {
-    const { threadId } = parse(ThreadParams, req.params, "path");
-    const { to } = parse(ForkBody, req.body, "body");
-    const fork = await conversations.fork(tenantOf(res), threadId, to);
-    if (!fork) throw threadNotFound(threadId);
-    res.status(201).json({ threadId: to, checkpointId: fork.checkpointId, forkedFrom: threadId });
-  });
+  router
+    .route("/threads/:threadId/checkpoints")
+    .get(async (req, res) => {
+      const { threadId } = parse(ThreadParams, req.params, "path");
+      const { limit } = parse(ListCheckpointsQuery, req.query, "query");
+      const checkpoints = await conversations.checkpoints(tenantOf(res), threadId, limit);
+      if (!checkpoints) throw threadNotFound(threadId);
+      res.json({ checkpoints });
+    })
+    .all(methodNotAllowed("GET"));
 
-  router.delete("/threads/:threadId", async (req, res) => {
-    const { threadId } = parse(ThreadParams, req.params, "path");
-    if (!(await conversations.delete(tenantOf(res), threadId))) throw threadNotFound(threadId);
-    res.status(204).end();
-  });
+  router
+    .route("/threads/:threadId/fork")
+    .post(requireJsonBody, async (req, res) => {
+      const { threadId } = parse(ThreadParams, req.params, "path");
+      const { to, checkpointId } = parse(ForkBody, req.body, "body");
+      if (to === threadId) throw new ApiError(400, "INVALID_INPUT", "body.to: must differ from the thread being forked");
+      const fork = await conversations.fork(tenantOf(res), threadId, to, checkpointId);
+      if (!fork) throw await notFound(conversations, tenantOf(res), threadId, checkpointId);
+      res.status(201).json({ threadId: to, checkpointId: fork.checkpointId, forkedFrom: threadId });
+    })
+    .all(methodNotAllowed("POST"));
 
   return router;
 }

@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Message } from "../agent/state.js";
-import type { Model, ModelReply, ModelRequest } from "./model.js";
+import type { CompleteOptions, Model, ModelReply, ModelRequest } from "./model.js";
 
 const INTRO = "Hi! I'm the offline demo model (no OPENAI_API_KEY is set), so my replies are canned, but this conversation is really stored. ";
 const HELP =
@@ -27,8 +28,28 @@ function nameIn(text: string): string | undefined {
  */
 export class DemoModel implements Model {
   readonly name = "demo";
+  readonly #tokenDelayMs: number;
 
-  async complete({ messages, tools }: ModelRequest): Promise<ModelReply> {
+  /** `tokenDelayMs`: the pause between the words of a streamed reply, so a page can be seen streaming. */
+  constructor(options: { tokenDelayMs?: number } = {}) {
+    this.#tokenDelayMs = options.tokenDelayMs ?? 10;
+  }
+
+  async complete(request: ModelRequest, { signal, onToken }: CompleteOptions = {}): Promise<ModelReply> {
+    signal?.throwIfAborted();
+    const reply = this.#answer(request);
+    if (onToken && reply.content !== "") {
+      // Word by word, each with the whitespace after it, so the pieces add up to the reply.
+      for (const piece of reply.content.split(/(?<=\s)(?=\S)/)) {
+        onToken(piece);
+        await sleep(this.#tokenDelayMs);
+        signal?.throwIfAborted();
+      }
+    }
+    return reply;
+  }
+
+  #answer({ messages, tools }: ModelRequest): ModelReply {
     const last = messages.at(-1);
     // Introduce itself in its first written reply (a tool-call step has no text).
     const intro = messages.some((m) => m.role === "assistant" && m.content !== "") ? "" : INTRO;

@@ -19,10 +19,18 @@ export interface ModelReply {
   toolCalls: ToolCall[];
 }
 
+/** How a caller follows one model call as it happens. */
+export interface CompleteOptions {
+  /** Aborting it cancels the call, which then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Receives the reply's text piece by piece as the model produces it; the pieces add up to `content`. */
+  onToken?: (text: string) => void;
+}
+
 export interface Model {
   /** Shown in logs, `/healthz` and checkpoint metadata, e.g. `demo` or `openai:gpt-4o-mini`. */
   readonly name: string;
-  complete(request: ModelRequest): Promise<ModelReply>;
+  complete(request: ModelRequest, options?: CompleteOptions): Promise<ModelReply>;
 }
 
 /** The model provider failed (unreachable, rejected the key, returned nonsense): HTTP 502. */

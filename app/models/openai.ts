@@ -1,7 +1,7 @@
 import OpenAI from "openai";
-import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsBase, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import type { Message } from "../agent/state.js";
-import { ModelError, type Model, type ModelReply, type ModelRequest } from "./model.js";
+import { ModelError, type CompleteOptions, type Model, type ModelReply, type ModelRequest } from "./model.js";
 
 export interface OpenAIModelOptions {
   apiKey: string;
@@ -48,29 +48,57 @@ export class OpenAIModel implements Model {
     });
   }
 
-  async complete({ system, messages, tools }: ModelRequest): Promise<ModelReply> {
+  /** With `onToken`, the reply is requested with `stream: true` and its text handed on as it arrives. */
+  async complete({ system, messages, tools }: ModelRequest, { signal, onToken }: CompleteOptions = {}): Promise<ModelReply> {
     const chatTools: ChatCompletionTool[] = tools.map((t) => ({
       type: "function",
       function: { name: t.name, description: t.description, parameters: t.parameters },
     }));
-    let completion: OpenAI.Chat.Completions.ChatCompletion;
+    const body = {
+      model: this.#model,
+      messages: [{ role: "system" as const, content: system }, ...messages.map(toChatMessage)],
+      ...(chatTools.length > 0 && { tools: chatTools }),
+    };
     try {
-      completion = await this.#client.chat.completions.create({
-        model: this.#model,
-        messages: [{ role: "system", content: system }, ...messages.map(toChatMessage)],
-        ...(chatTools.length > 0 && { tools: chatTools }),
-      });
+      if (onToken) return await this.#stream(body, onToken, signal);
+      const completion = await this.#client.chat.completions.create(body, { signal });
+      const message = completion.choices[0]?.message;
+      if (!message) throw new ModelError(`${this.name} returned no choices`);
+      return {
+        content: message.content ?? "",
+        toolCalls: (message.tool_calls ?? []).flatMap((c) =>
+          c.type === "function" ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
+        ),
+      };
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (error instanceof ModelError) throw error;
       // The SDK's messages carry the HTTP status and the provider's explanation, never the key.
       throw new ModelError(`${this.name} failed: ${(error as Error).message}`, { cause: error });
     }
-    const message = completion.choices[0]?.message;
-    if (!message) throw new ModelError(`${this.name} returned no choices`);
-    return {
-      content: message.content ?? "",
-      toolCalls: (message.tool_calls ?? []).flatMap((c) =>
-        c.type === "function" ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
-      ),
-    };
+  }
+
+  /** Adds up the chunks of a streamed completion: text as it comes, tool calls by their index. */
+  async #stream(body: ChatCompletionCreateParamsBase, onToken: (text: string) => void, signal: AbortSignal | undefined): Promise<ModelReply> {
+    const stream = await this.#client.chat.completions.create({ ...body, stream: true }, { signal });
+    let content = "";
+    const calls: { id: string; name: string; arguments: string }[] = [];
+    let chunks = 0;
+    for await (const chunk of stream) {
+      chunks++;
+      const delta = chunk.choices[0]?.delta;
+      if (delta?.content) {
+        content += delta.content;
+        onToken(delta.content);
+      }
+      for (const part of delta?.tool_calls ?? []) {
+        const call = (calls[part.index] ??= { id: "", name: "", arguments: "" });
+        call.id ||= part.id ?? "";
+        call.name += part.function?.name ?? "";
+        call.arguments += part.function?.arguments ?? "";
+      }
+    }
+    if (chunks === 0) throw new ModelError(`${this.name} returned no choices`);
+    return { content, toolCalls: calls.filter(Boolean) };
   }
 }

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mysqlCheckpointer } from "../../checkpointer/index.js";
+import { MemoryCheckpointer, mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
+import { rawRequest } from "./support/event-stream.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
 import { HookedModel } from "./support/models.js";
 
@@ -83,6 +84,31 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
     expect(prefixed.body.threads.map((t: { threadId: string }) => t.threadId).sort()).toEqual(["list-a", "list-b"]);
     const one = await request(app.url, "GET", "/threads?prefix=list-&limit=1");
     expect(one.body.threads.map((t: { threadId: string }) => t.threadId)).toEqual(["list-b"]);
+  });
+
+  it("GET /threads costs the store one call, not one per thread", async () => {
+    const store = new MemoryCheckpointer<AgentState>();
+    for (let i = 0; i < 5; i++) await store.save({ messages: [], iteration: 0, metadata: {} }, `counted-${i}`);
+    const calls: string[] = [];
+    // The real store, with each method call noted on the way through.
+    const counted = new Proxy(store, {
+      get(target, name) {
+        const value: unknown = Reflect.get(target, name, target);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const listing = await startTestApp({ checkpointer: counted });
+    try {
+      const res = await request(listing.url, "GET", "/threads?limit=3");
+      expect(res.body.threads).toHaveLength(3);
+      expect(calls).toEqual(["listWithMetadata"]);
+    } finally {
+      await listing.stop();
+    }
   });
 
   it("GET /threads/:id/checkpoints lists the history newest first", async () => {
@@ -167,10 +193,50 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
       expect(res.body.error.code).toBe("INVALID_JSON");
     });
 
-    it("400 for a body that is not JSON", async () => {
-      const res = await fetch(`${app.url}/threads/invalid/messages`, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" });
+    it.each([
+      ["text/plain", { "content-type": "text/plain" }, '{"content":"hi"}'],
+      ["no content type", {}, '{"content":"hi"}'],
+      ["no body", {}, undefined],
+    ])("415 naming the expected content type for a body sent as %s", async (_label, headers, body) => {
+      for (const path of ["/threads/invalid/messages", "/threads/invalid/fork"]) {
+        const res = await rawRequest(app.url, "POST", path, headers, body);
+        expect(res.status).toBe(415);
+        expect(JSON.parse(res.text)).toEqual({
+          error: { code: "UNSUPPORTED_MEDIA_TYPE", message: "the request body must be JSON, sent with content-type: application/json" },
+        });
+      }
+      expect(await app.checkpointer.exists("invalid")).toBe(false);
+    });
+
+    it.each([
+      ["null", "body: Invalid input: expected object, received null"],
+      ["42", "body: Invalid input: expected object, received number"],
+    ])("400 saying what the body is when it is JSON %s", async (body, message) => {
+      const res = await request(app.url, "POST", "/threads/invalid/messages", body);
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("INVALID_INPUT");
+      expect(res.body.error).toEqual({ code: "INVALID_INPUT", message });
+    });
+
+    it.each([
+      ["PUT", "/threads/x", "GET, DELETE, HEAD"],
+      ["POST", "/threads", "GET, HEAD"],
+      ["DELETE", "/search", "GET, HEAD"],
+      ["GET", "/threads/x/messages", "POST"],
+      ["PATCH", "/threads/x/fork", "POST"],
+      ["POST", "/threads/x/checkpoints", "GET, HEAD"],
+      ["POST", "/healthz", "GET, HEAD"],
+    ])("405 with Allow for %s %s", async (method, path, allow) => {
+      const res = await request(app.url, method, path);
+      expect(res.status).toBe(405);
+      expect(res.headers.get("allow")).toBe(allow);
+      expect(res.body.error).toEqual({ code: "METHOD_NOT_ALLOWED", message: `${method} is not allowed here; allowed: ${allow}` });
+    });
+
+    it("431 with a JSON body for a URL over the header limit", async () => {
+      const res = await rawRequest(app.url, "GET", `/threads/${"x".repeat(100_000)}`);
+      expect(res.status).toBe(431);
+      expect(res.headers["content-type"]).toMatch(/^application\/json/);
+      expect(JSON.parse(res.text).error.code).toBe("HEADERS_TOO_LARGE");
     });
 
     it("400 for a thread id longer than 238 characters (storage keeps room for a tenant prefix), 238 is fine", async () => {
@@ -195,13 +261,39 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
       expect(fork.body.error.message).toBe("body.to: must be valid Unicode (no lone surrogates)");
     });
 
-    it("400 for a bad fork target and for forking onto itself", async () => {
+    it("400 for a bad fork target and for forking onto itself, in the API's own terms", async () => {
       await say(app.url, "self", "hi");
       expect((await request(app.url, "POST", "/threads/self/fork", {})).status).toBe(400);
       expect((await request(app.url, "POST", "/threads/self/fork", { to: "" })).status).toBe(400);
       const onto = await request(app.url, "POST", "/threads/self/fork", { to: "self" });
       expect(onto.status).toBe(400);
-      expect(onto.body.error.code).toBe("INVALID_INPUT");
+      expect(onto.body.error).toEqual({ code: "INVALID_INPUT", message: "body.to: must differ from the thread being forked" });
+    });
+
+    it.each([".", ".."])("400 for creating a thread %j (URLs cannot address it), by message or by fork", async (id) => {
+      const encoded = id.replaceAll(".", "%2E");
+      const sent = await rawRequest(app.url, "POST", `/threads/${encoded}/messages`, { "content-type": "application/json" }, '{"content":"hi"}');
+      expect(sent.status).toBe(400);
+      expect(JSON.parse(sent.text).error.message).toBe('path.threadId: must not be "." or ".." (URLs cannot address them)');
+      await say(app.url, "dots", "hi");
+      const fork = await request(app.url, "POST", "/threads/dots/fork", { to: id });
+      expect(fork.body.error.message).toBe('body.to: must not be "." or ".." (URLs cannot address them)');
+      expect(await app.checkpointer.exists(id)).toBe(false);
+    });
+
+    it("API routes win over the page's static files: every stored id reads as the thread", async () => {
+      // Stored before ids like these were refused, or by another program.
+      for (const id of ["..", "../app.js", "index.html"]) await app.checkpointer.save({ messages: [], iteration: 0, metadata: {} }, id);
+      for (const path of ["/threads/%2E%2E", "/threads/%2E%2E%2Fapp.js", "/threads/index.html"]) {
+        const res = await rawRequest(app.url, "GET", path);
+        expect(res.status, path).toBe(200);
+        expect(JSON.parse(res.text).threadId).toBe(decodeURIComponent(path.slice("/threads/".length)));
+      }
+      const missing = await rawRequest(app.url, "GET", "/threads/%2E%2E%2Fstyle.css");
+      expect(missing.status).toBe(404);
+      expect(JSON.parse(missing.text).error.code).toBe("NOT_FOUND");
+      // The page itself is still served.
+      expect((await fetch(`${app.url}/app.js`)).headers.get("content-type")).toMatch(/javascript/);
     });
 
     it.each(["limit=0", "limit=101", "limit=abc", "limit=1&limit=2"])("400 for GET /threads?%s", async (query) => {

@@ -1,4 +1,4 @@
-import type { ModelReply, ModelRequest } from "../../../app/models/model.js";
+import type { CompleteOptions, ModelReply, ModelRequest } from "../../../app/models/model.js";
 import { DemoModel } from "../../../app/models/demo.js";
 
 export function deferred<T = void>() {
@@ -20,9 +20,23 @@ export class HookedModel extends DemoModel {
     this.#before = before;
   }
 
-  override async complete(request: ModelRequest): Promise<ModelReply> {
+  override async complete(request: ModelRequest, options?: CompleteOptions): Promise<ModelReply> {
     this.calls++;
     await this.#before(this.calls, request);
-    return super.complete(request);
+    return super.complete(request, options);
+  }
+}
+
+/** The demo model, counting the calls that ended because their signal was aborted (a client hung up). */
+export class CancellableModel extends DemoModel {
+  cancelled = 0;
+
+  override async complete(request: ModelRequest, options?: CompleteOptions): Promise<ModelReply> {
+    try {
+      return await super.complete(request, options);
+    } catch (error) {
+      if (options?.signal?.aborted) this.cancelled++;
+      throw error;
+    }
   }
 }
