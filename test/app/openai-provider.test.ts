@@ -3,10 +3,12 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { OpenAIModel } from "../../app/models/openai.js";
+import { sayStreaming } from "./support/event-stream.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
 
 interface ChatRequest {
   model: string;
+  stream?: boolean;
   messages: { role: string; content: string | null; tool_calls?: unknown[]; tool_call_id?: string }[];
   tools?: { type: string; function: { name: string; description: string; parameters: object } }[];
 }
@@ -20,13 +22,37 @@ const completion = (message: object, finish: string) => ({
   usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
 });
 
+/** A message as `stream: true` sends it: the text word by word, each tool call's arguments in two parts. */
+function chunksOf(message: { content: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[] }, finish: string) {
+  const chunk = (delta: object, finishReason: string | null = null) => ({
+    id: "chatcmpl-test",
+    object: "chat.completion.chunk",
+    created: 1_700_000_000,
+    model: "fake-model",
+    choices: [{ index: 0, delta, finish_reason: finishReason }],
+  });
+  const words = message.content?.split(/(?<= )/) ?? [];
+  const calls = (message.tool_calls ?? []).flatMap((c, index) => {
+    const half = Math.ceil(c.function.arguments.length / 2);
+    return [
+      chunk({ tool_calls: [{ index, id: c.id, type: "function", function: { name: c.function.name, arguments: c.function.arguments.slice(0, half) } }] }),
+      chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments.slice(half) } }] }),
+    ];
+  });
+  return [chunk({ role: "assistant" }), ...words.map((w) => chunk({ content: w })), ...calls, chunk({}, finish)];
+}
+
 /**
  * A scripted chat-completions endpoint: asked to calculate, it calls the calculator tool;
- * given a tool result, it answers with it; otherwise it echoes. `failWith` makes it fail.
+ * given a tool result, it answers with it; otherwise it echoes. `failWith` makes it fail; with
+ * `stream: true` it answers in chunks, and `hangMidStream` stops it after the first word.
  */
 class FakeChatCompletions {
   readonly requests: { path: string; headers: IncomingHttpHeaders; body: ChatRequest }[] = [];
   failWith: number | undefined;
+  hangMidStream = false;
+  /** Streamed answers whose client went away before the end. */
+  abandoned = 0;
   #server: Server | undefined;
 
   async start(): Promise<string> {
@@ -43,14 +69,28 @@ class FakeChatCompletions {
       }
       const last = body.messages.at(-1)!;
       const math = /calculate (.+)/i.exec(last.content ?? "");
+      let message: Parameters<typeof chunksOf>[0] = { content: `echo: ${last.content}` };
+      let finish = "stop";
       if (last.role === "tool") {
-        res.end(JSON.stringify(completion({ content: `The answer is ${last.content}.` }, "stop")));
+        message = { content: `The answer is ${last.content}.` };
       } else if (math && body.tools?.some((t) => t.function.name === "calculator")) {
         const call = { id: "call_abc", type: "function", function: { name: "calculator", arguments: JSON.stringify({ expression: math[1] }) } };
-        res.end(JSON.stringify(completion({ content: null, tool_calls: [call] }, "tool_calls")));
-      } else {
-        res.end(JSON.stringify(completion({ content: `echo: ${last.content}` }, "stop")));
+        [message, finish] = [{ content: null, tool_calls: [call] }, "tool_calls"];
       }
+      if (!body.stream) {
+        res.end(JSON.stringify(completion(message, finish)));
+        return;
+      }
+      res.setHeader("content-type", "text/event-stream");
+      res.on("close", () => {
+        if (!res.writableFinished) this.abandoned++;
+      });
+      const chunks = chunksOf(message, finish);
+      for (const [i, chunk] of chunks.entries()) {
+        res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+        if (this.hangMidStream && i === 1) return;
+      }
+      res.end("data: [DONE]\n\n");
     });
     await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
     return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1`;
@@ -78,6 +118,7 @@ describe("OpenAIModel against a fake chat-completions server", () => {
   beforeEach(() => {
     fake.requests.length = 0;
     fake.failWith = undefined;
+    fake.hangMidStream = false;
   });
 
   it("runs a turn with a tool call round through the API", async () => {
@@ -130,6 +171,46 @@ describe("OpenAIModel against a fake chat-completions server", () => {
     expect(res.body.error.code).toBe("MODEL_ERROR");
     expect(JSON.stringify(res.body)).not.toContain("sk-test-key");
     expect(await app.checkpointer.exists("failing")).toBe(false);
+  });
+
+  it("streams a turn with stream: true: tool steps, then the reply's words as they come", async () => {
+    const res = await sayStreaming(app.url, "llm-stream", "Calculate (2+3)*4");
+    expect(fake.requests.map((r) => r.body.stream)).toEqual([true, true]);
+    expect(res.events[0]).toEqual({ event: "tool", data: { name: "calculator", arguments: '{"expression":"(2+3)*4"}', result: "(2+3)*4 = 20" } });
+    const tokens = res.events.filter((e) => e.event === "token").map((e) => e.data.text);
+    expect(tokens).toEqual(["The ", "answer ", "is ", "(2+3)*4 ", "= ", "20."]);
+    expect(res.events.at(-1)).toEqual({
+      event: "done",
+      data: { threadId: "llm-stream", checkpointId: expect.any(String), reply: { role: "assistant", content: "The answer is (2+3)*4 = 20." } },
+    });
+    // The tool call was put together from its chunks and stored like a non-streamed one.
+    const thread = await request(app.url, "GET", "/threads/llm-stream");
+    expect(thread.body.messages[1]).toEqual({ role: "assistant", content: "", toolCalls: [{ name: "calculator", arguments: '{"expression":"(2+3)*4"}' }] });
+  });
+
+  it("a streamed turn the provider fails ends with an error event; nothing is stored", async () => {
+    fake.failWith = 401;
+    const res = await sayStreaming(app.url, "llm-stream-failing", "hello");
+    expect(res.status).toBe(200);
+    expect(res.events).toEqual([{ event: "error", data: { error: { code: "MODEL_ERROR", message: expect.any(String) } } }]);
+    expect(res.text).not.toContain("sk-test-key");
+    expect(await app.checkpointer.exists("llm-stream-failing")).toBe(false);
+  });
+
+  it("a client that hangs up mid-stream cancels the request to the provider; nothing is stored", async () => {
+    fake.hangMidStream = true;
+    const abort = new AbortController();
+    const response = await fetch(`${app.url}/threads/llm-gone/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ content: "hello" }),
+      signal: abort.signal,
+    });
+    const reader = response.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: token");
+    abort.abort();
+    await expect.poll(() => fake.abandoned, { timeout: 5000 }).toBe(1);
+    expect(await app.checkpointer.exists("llm-gone")).toBe(false);
   });
 
   it("works without tools too (plain chat-completions)", async () => {
