@@ -10,6 +10,7 @@
 #   scripts/mysql-local.sh stop
 #   scripts/mysql-local.sh status
 #   scripts/mysql-local.sh url               print the MYSQL_URL to use
+#   scripts/mysql-local.sh root              bootstrap the root if needed; print its path
 #
 # Settings (environment): MYSQL_LOCAL_HOME (cache folder, default
 # ~/.cache/agent-mysql), MYSQL_LOCAL_PORT (3307), MYSQL_LOCAL_DATABASE (agent).
@@ -108,5 +109,6 @@ case "${1:-}" in
   stop) stop ;;
   status) if pid=$(running_pid); then echo "running (pid $pid): $(url)"; else echo "not running"; exit 3; fi ;;
   url) url ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  root) bootstrap; echo "$root_fs" ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
