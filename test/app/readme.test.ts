@@ -5,12 +5,16 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO } from "./support/app-process.js";
+import { parseEvents } from "./support/event-stream.js";
 import { startTestApp, type TestApp } from "./support/in-process-app.js";
 
 const run = promisify(execFile);
 const readme = readFileSync(join(REPO, "README.md"), "utf8");
 const apiSection = readme.slice(readme.indexOf("## The HTTP API"), readme.indexOf("## Configuration"));
-const curls = apiSection.split("\n").filter((line) => line.startsWith("curl "));
+const apiLines = apiSection.split("\n");
+const curls = apiLines.filter((line) => line.startsWith("curl "));
+/** `NAME=$(curl …)`: a value later examples use as `$NAME`. */
+const ASSIGNMENT = /^([A-Z_]+)=(\$\(curl .*\))$/;
 
 describe("README: the HTTP API examples", () => {
   let app: TestApp;
@@ -23,9 +27,12 @@ describe("README: the HTTP API examples", () => {
     const endpoints = curls.map((c) => `${/-X (\w+)/.exec(c)?.[1] ?? "GET"} ${/localhost:3000(\/[^\s'?]*)/.exec(c)?.[1]}`);
     expect(endpoints).toEqual([
       "POST /threads/user-42/messages",
+      "POST /threads/user-42/messages",
       "GET /threads/user-42",
       "GET /threads",
+      "GET /search",
       "GET /threads/user-42/checkpoints",
+      "GET /threads/user-42",
       "POST /threads/user-42/fork",
       "DELETE /threads/user-42-what-if",
       "GET /healthz",
@@ -34,19 +41,35 @@ describe("README: the HTTP API examples", () => {
 
   it("all succeed, in order", async () => {
     const outputs: string[] = [];
-    for (const command of curls) {
+    const env: Record<string, string> = { ...process.env } as Record<string, string>;
+    for (const line of apiLines) {
+      const local = line.replaceAll("http://localhost:3000", app.url);
+      const assignment = ASSIGNMENT.exec(local);
+      if (assignment) {
+        env[assignment[1]!] = (await run("bash", ["-c", `printf %s ${assignment[2]}`], { env })).stdout;
+        continue;
+      }
+      if (!line.startsWith("curl ")) continue;
       // --fail turns an HTTP error into a non-zero exit, which rejects.
-      const { stdout } = await run("bash", ["-c", `${command.replaceAll("http://localhost:3000", app.url)} --fail --show-error`]);
-      outputs.push(stdout);
+      outputs.push((await run("bash", ["-c", `${local} --fail --show-error`], { env })).stdout);
     }
-    const [sent, thread, list, checkpoints, fork, deleted, health] = outputs.map((o) => (o ? JSON.parse(o) : undefined));
-    expect(sent.reply.content).toContain("Alex");
-    expect(thread.messages).toHaveLength(2);
-    expect(list.threads.map((t: { threadId: string }) => t.threadId)).toEqual(["user-42"]);
-    expect(checkpoints.checkpoints).toHaveLength(1);
-    expect(fork).toMatchObject({ threadId: "user-42-what-if", forkedFrom: "user-42" });
-    expect(deleted).toBeUndefined();
-    expect(health).toEqual({ status: "ok", checkpointer: "memory" });
+    const [sent, streamed, thread, list, search, checkpoints, past, fork, deleted, health] = outputs;
+    const json = (output: string | undefined) => JSON.parse(output!);
+    expect(json(sent).reply.content).toContain("Alex");
+    const events = parseEvents(streamed!);
+    expect(events.map((e) => e.event)).toContain("token");
+    expect(events.at(-1)).toMatchObject({ event: "done", data: { reply: { content: expect.stringContaining("Sam") } } });
+    expect(json(thread).messages).toHaveLength(4);
+    expect(json(list).threads.map((t: { threadId: string }) => t.threadId)).toEqual(["user-42"]);
+    expect(json(list).nextCursor).toBeNull();
+    expect(json(search).hits).toEqual([expect.objectContaining({ threadId: "user-42", snippet: expect.stringContaining("Alex") })]);
+    const history = json(checkpoints).checkpoints;
+    expect(history).toHaveLength(2);
+    expect(env.FIRST).toBe(history[1].checkpointId);
+    expect(json(past)).toMatchObject({ checkpointId: env.FIRST, messages: [{ content: "My name is Alex" }, { role: "assistant" }] });
+    expect(json(fork)).toEqual({ threadId: "user-42-what-if", checkpointId: env.FIRST, forkedFrom: "user-42" });
+    expect(deleted).toBe("");
+    expect(json(health)).toEqual({ status: "ok", checkpointer: "memory" });
   });
 });
 
