@@ -17,7 +17,7 @@ const FULL_SCAN = /Table scan on (?!h\b|page\b|<)/;
 export async function explainOperation(cp: MySQLCheckpointer<unknown>, url: string, operation: string, op: () => Promise<unknown>): Promise<Plan[]> {
   await cp.backend.ensureSchema();
   const conn = await mysql.createConnection(url);
-  const pool = cp.backend.pool;
+  const pool = cp.backend.database.pool;
   const execute = pool.execute.bind(pool);
   const plans: Plan[] = [];
   const seen = new Set<string>();

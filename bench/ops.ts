@@ -81,7 +81,7 @@ function checkpointerContender(name: string, cp: Checkpointer<AgentState>, state
  */
 function rawContender(cp: MySQLCheckpointer<AgentState>, state: AgentState, size: SizeName, json: boolean): Contender {
   const document = Buffer.from(JSON.stringify(state));
-  const pool = () => cp.backend.pool;
+  const pool = () => cp.backend.database.pool;
   const seqs = new Map<number, number>();
   const name = json ? "raw + JSON" : "raw mysql2";
   const insert = (thread: string, seq: number, bytes: Buffer | string) =>
@@ -141,7 +141,7 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
   // The same tables and server, no full-text search: `searchText` returning "" indexes nothing.
   const mysqlNoSearch = mysqlCheckpointer<AgentState>(benchConfig(ctx.mysqlUrl), { searchText: () => "" });
   await mysql.backend.ensureSchema();
-  await mysql.backend.pool.query(`CREATE TABLE ${RAW_TABLE} (
+  await mysql.backend.database.pool.query(`CREATE TABLE ${RAW_TABLE} (
   thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
   seq BIGINT UNSIGNED NOT NULL,
   checkpoint_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,

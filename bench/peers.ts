@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
-import { MySQLSaver } from "../checkpointer/langgraph.js";
+import { MySQLSaver } from "../checkpointer/langgraph/index.js";
 import { target, type BenchContext, type PartResult, type Target } from "./context.js";
 import { localDriver, SAVER_OPS, type SaverDriver, type SaverOp, type StepResult } from "./saver-driver.js";
 import type { Request } from "./sqlite-peer.js";

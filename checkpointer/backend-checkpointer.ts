@@ -34,33 +34,41 @@ import {
 
 export interface CheckpointerOptions<S> {
   /** How states become stored text; strict JSON by default. */
-  serializer?: Serializer<S>;
+  serializer?: Serializer<S> | undefined;
   /** The text full-text search indexes; `messages[].content` by default. */
-  searchText?: (state: S) => string;
+  searchText?: ((state: S) => string) | undefined;
 }
 
 /**
  * A `Checkpointer<S>` over any `StorageBackend`: validates every argument, serialises the state
- * before the backend is touched, and refuses capabilities the backend does not have.
+ * before the backend is touched, refuses capabilities the backend does not have, and after
+ * `close()` refuses every call with `UNAVAILABLE`, whatever the backend.
  */
 export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
-  readonly #backend: StorageBackend;
+  readonly #store: StorageBackend;
   readonly #serializer: Serializer<S>;
   readonly #searchText: (state: S) => string;
+  #closed = false;
 
   constructor(backend: StorageBackend, options: CheckpointerOptions<S> = {}) {
-    this.#backend = backend;
+    this.#store = backend;
     this.#serializer = options.serializer ?? jsonSerializer<S>();
     this.#searchText = options.searchText ?? defaultSearchText;
   }
 
   get capabilities(): CheckpointerCapabilities {
-    return { ...this.#backend.capabilities };
+    return { ...this.#store.capabilities };
   }
 
   /** The storage backend, for backend-specific operations (e.g. `MySQLBackend.ensureSchema()`). */
   get backend(): StorageBackend {
-    return this.#backend;
+    return this.#store;
+  }
+
+  /** The backend for a call: every method reaches it through here, so a closed checkpointer refuses them all. */
+  get #backend(): StorageBackend {
+    if (this.#closed) throw new CheckpointerError("UNAVAILABLE", "checkpointer is closed");
+    return this.#store;
   }
 
   async save(state: S, threadId: string, saveOptions?: SaveOptions): Promise<string> {
@@ -163,8 +171,11 @@ export class BackendCheckpointer<S = unknown> implements Checkpointer<S> {
     return this.#backend.search(validateQuery(query), validateLimit(limit, 10), validatePrefix(validateOptions(searchOptions).prefix));
   }
 
+  /** Releases the backend (its pool, its pending writes); idempotent. */
   async close(): Promise<void> {
-    return this.#backend.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#store.close();
   }
 
   #require(capability: keyof CheckpointerCapabilities): void {

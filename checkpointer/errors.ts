@@ -4,8 +4,10 @@ export type CheckpointerErrorCode =
   | "CONFLICT" // compare-and-set lost, or the id/destination already exists
   | "TOO_LARGE" // the checkpoint is bigger than the store accepts
   | "UNSUPPORTED" // the checkpointer does not offer this capability
-  | "UNAVAILABLE" // the store cannot be reached; retrying later may work
-  | "SCHEMA"; // tables are missing or cannot be created
+  | "UNAVAILABLE" // the store cannot be reached (an outage, or the checkpointer is closed); retrying later may work
+  // The store is not what the checkpointer needs, and retrying will not help: the database or its
+  // tables are missing (and cannot be created), the server refuses the module's SQL, or a file is corrupt.
+  | "SCHEMA";
 
 export class CheckpointerError extends Error {
   readonly code: CheckpointerErrorCode;

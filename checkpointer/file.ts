@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, unlink, copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
+import { CheckpointerError } from "./errors.js";
 import { LocalBackend, type LocalBackendOptions, type StoredBlob, type ThreadRecord, type ThreadStorage } from "./local-backend.js";
 
 /**
@@ -22,7 +23,7 @@ class FileStorage implements ThreadStorage {
 
   async read(threadId: string): Promise<ThreadRecord | undefined> {
     await this.#ready;
-    return readJson<ThreadRecord>(join(this.#dir(threadId), "index.json"));
+    return readRecord(join(this.#dir(threadId), "index.json"));
   }
 
   async write(record: ThreadRecord, change: { added?: { seq: number; blob: StoredBlob }; dropped?: number[] }) {
@@ -80,7 +81,7 @@ class FileStorage implements ThreadStorage {
   async records(): Promise<ThreadRecord[]> {
     await this.#ready;
     const names = await readdir(this.#threads);
-    const records = await Promise.all(names.map((name) => readJson<ThreadRecord>(join(this.#threads, name, "index.json"))));
+    const records = await Promise.all(names.map((name) => readRecord(join(this.#threads, name, "index.json"))));
     return records.filter((r): r is ThreadRecord => r !== undefined);
   }
 
@@ -95,13 +96,30 @@ function hashId(threadId: string): string {
   return createHash("sha256").update(threadId, "utf8").digest("hex");
 }
 
-async function readJson<T>(path: string): Promise<T | undefined> {
+/** A thread's index, or undefined when the thread has none. A damaged index is `SCHEMA`, naming the file. */
+async function readRecord(path: string): Promise<ThreadRecord | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, "utf8")) as T;
+    text = await readFile(path, "utf8");
   } catch (error) {
     ignoreMissing(error);
     return undefined;
   }
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(path, (error as Error).message);
+  }
+  const r = record as Partial<ThreadRecord> | null;
+  if (typeof r?.threadId !== "string" || typeof r.nextSeq !== "number" || !Array.isArray(r.checkpoints) || r.checkpoints.length === 0) {
+    throw corrupt(path, "not a thread index (threadId, nextSeq and a non-empty checkpoints list)");
+  }
+  return r as ThreadRecord;
+}
+
+function corrupt(path: string, why: string): CheckpointerError {
+  return new CheckpointerError("SCHEMA", `file checkpointer: ${path} is damaged (${why}); restore it from a backup or delete its thread folder`);
 }
 
 /** Write to a temporary file, fsync, rename over the target, fsync the folder: never a torn file. */

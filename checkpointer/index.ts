@@ -1,4 +1,6 @@
-// The public API of the checkpointer module. Copy this folder into an app; it needs `mysql2` only.
+// The public API of the checkpointer module. Copy this folder into an app; it needs `mysql2` only
+// (langgraph/, which this file does not import, also needs @langchain/*). Its package.json makes
+// the folder ES modules, whatever the app's own package.json says.
 export type {
   Checkpointer,
   CheckpointerCapabilities,
@@ -20,9 +22,17 @@ export { MemoryCheckpointer } from "./memory.js";
 export { FileCheckpointer } from "./file.js";
 export type { LocalBackendOptions } from "./local-backend.js";
 export { jsonSerializer } from "./serialization.js";
+export { MAX_ID_CHARS } from "./validation.js";
 export { defaultSearchText } from "./search-text.js";
 export { MySQLConfig, DEFAULT_TABLE_PREFIX, type MySQLConfigFields, type SslMode } from "./mysql/config.js";
 export { MySQLBackend, type MySQLBackendOptions } from "./mysql/backend.js";
+export { MySQLDatabase } from "./mysql/database.js";
 export { mysqlCheckpointer, type MySQLCheckpointer } from "./mysql/checkpointer.js";
 export { renderSchemaSql, SCHEMA_VERSION } from "./mysql/schema.js";
-export { getCheckpointer, registerCheckpointer, listCheckpointers, type CheckpointerFactory } from "./registry.js";
+export {
+  getCheckpointer,
+  registerCheckpointer,
+  listCheckpointers,
+  type CheckpointerFactory,
+  type CheckpointerSpecOptions,
+} from "./registry.js";

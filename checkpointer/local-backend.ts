@@ -11,9 +11,7 @@ import type {
   ThreadPage,
   ThreadSummary,
 } from "./types.js";
-import { canonicalJson, compareCodePoints } from "./validation.js";
-
-const DAY_MS = 86_400_000;
+import { allCapabilities, compareCodePoints, conflict, metadataMatches, vacuumCutoff } from "./backend-shared.js";
 
 export interface StoredCheckpoint {
   seq: number;
@@ -54,9 +52,9 @@ export interface ThreadStorage {
 
 export interface LocalBackendOptions {
   /** Checkpoints expire this many seconds after they are saved: invisible, then vacuumed. */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** The clock, in epoch milliseconds (tests move it). */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**
@@ -69,22 +67,12 @@ export class LocalBackend implements StorageBackend {
   readonly #ttlMs: number | null;
   readonly #now: () => number;
   readonly #locks = new Map<string, Promise<unknown>>();
-  #closed = false;
 
   constructor(storage: ThreadStorage, options: LocalBackendOptions & { persistent: boolean }) {
     this.#storage = storage;
     this.#ttlMs = options.ttlSeconds === undefined ? null : options.ttlSeconds * 1000;
     this.#now = options.now ?? Date.now;
-    this.capabilities = {
-      search: true,
-      metadataQuery: true,
-      vacuum: true,
-      branching: true,
-      ttl: true,
-      listThreads: true,
-      listWithMetadata: true,
-      persistentCheckpointIds: options.persistent,
-    };
+    this.capabilities = allCapabilities(options.persistent);
   }
 
   async save(write: CheckpointWrite): Promise<void> {
@@ -117,8 +105,8 @@ export class LocalBackend implements StorageBackend {
           },
         ],
       };
-      const dropped = stored && !record ? stored.checkpoints.map((c) => c.seq) : undefined;
-      await this.#storage.write(next, { added: { seq, blob: { document: write.document, text: write.text } }, dropped });
+      const added = { seq, blob: { document: write.document, text: write.text } };
+      await this.#storage.write(next, stored && !record ? { added, dropped: stored.checkpoints.map((c) => c.seq) } : { added });
     });
   }
 
@@ -171,10 +159,7 @@ export class LocalBackend implements StorageBackend {
   }
 
   async queryByMetadata(key: string, value: JsonValue, limit: number): Promise<ThreadSummary[]> {
-    const wanted = canonicalJson(value);
-    return (await this.#summaries())
-      .filter((s) => Object.hasOwn(s.metadata, key) && canonicalJson(s.metadata[key] as JsonValue) === wanted)
-      .slice(0, limit);
+    return (await this.#summaries()).filter((s) => metadataMatches(s.metadata, key, value)).slice(0, limit);
   }
 
   async listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]> {
@@ -189,7 +174,7 @@ export class LocalBackend implements StorageBackend {
 
   async vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
     const now = this.#now();
-    const cutoff = now - options.olderThanDays * DAY_MS;
+    const cutoff = vacuumCutoff(now, options.olderThanDays);
     const dead = (c: StoredCheckpoint) => c.createdAt < cutoff || !this.#visible(c, now);
     let deleted = 0;
     for (const { threadId } of await this.#storage.records()) {
@@ -242,9 +227,8 @@ export class LocalBackend implements StorageBackend {
     return hits.slice(0, limit).map(({ updatedAt: _, ...hit }) => hit);
   }
 
+  /** Lets writes in flight finish. `BackendCheckpointer` calls it once and refuses calls after it. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
     await Promise.allSettled(this.#locks.values());
     await this.#storage.close();
   }
@@ -279,7 +263,6 @@ export class LocalBackend implements StorageBackend {
   }
 
   async #withLock<T>(threadId: string, work: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new CheckpointerError("UNAVAILABLE", "checkpointer is closed");
     const previous = this.#locks.get(threadId) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(work);
     this.#locks.set(threadId, run);
@@ -293,19 +276,11 @@ export class LocalBackend implements StorageBackend {
 
 function latest(record: ThreadRecord): StoredCheckpoint {
   const last = record.checkpoints.at(-1);
-  if (!last) throw new Error(`thread record ${record.threadId} has no checkpoints`);
+  // FileStorage checks what it reads; a record without checkpoints is a corrupt store.
+  if (!last) throw new CheckpointerError("SCHEMA", `thread record ${JSON.stringify(record.threadId)} has no checkpoints`);
   return last;
 }
 
 function info(threadId: string, c: StoredCheckpoint): CheckpointInfo {
   return { threadId, checkpointId: c.checkpointId, parentCheckpointId: c.parentCheckpointId, createdAt: new Date(c.createdAt), metadata: c.metadata };
-}
-
-/** The compare-and-set error: the thread's latest checkpoint is not the one the caller saw. */
-export function conflict(threadId: string, expected: string | null, actual?: string | null): CheckpointerError {
-  const found = actual === undefined ? "" : `, found ${JSON.stringify(actual)}`;
-  return new CheckpointerError(
-    "CONFLICT",
-    `thread ${JSON.stringify(threadId)} moved on: expected latest checkpoint ${JSON.stringify(expected)}${found}`,
-  );
 }

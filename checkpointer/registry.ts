@@ -5,8 +5,13 @@ import { MySQLConfig } from "./mysql/config.js";
 import { mysqlCheckpointer } from "./mysql/checkpointer.js";
 import type { Checkpointer } from "./types.js";
 
+export interface CheckpointerSpecOptions {
+  /** Where `"mysql"` reads `MYSQL_URL`, `MYSQL_PASSWORD` and `MYSQL_PASSWORD_FILE`; `process.env` by default. */
+  env?: Record<string, string | undefined> | undefined;
+}
+
 /** Makes a checkpointer from a spec string such as `file:./data`; the name is the part before `:`. */
-export type CheckpointerFactory = (spec: string) => Checkpointer<unknown>;
+export type CheckpointerFactory = (spec: string, options: CheckpointerSpecOptions) => Checkpointer<unknown>;
 
 const factories = new Map<string, CheckpointerFactory>([
   ["memory", () => new MemoryCheckpointer()],
@@ -18,21 +23,22 @@ const factories = new Map<string, CheckpointerFactory>([
       return new FileCheckpointer({ directory });
     },
   ],
-  ["mysql", (spec) => mysqlCheckpointer(spec === "mysql" ? MySQLConfig.fromEnv() : MySQLConfig.fromUrl(spec))],
+  ["mysql", (spec, { env }) => mysqlCheckpointer(spec === "mysql" ? MySQLConfig.fromEnv(env) : MySQLConfig.fromUrl(spec))],
 ]);
 
 /**
- * A checkpointer from a spec: `"memory"`, `"file:<dir>"`, `"mysql"` (reads `MYSQL_URL`),
- * `"mysql://user:pass@host:port/db"`, or any name given to `registerCheckpointer`.
+ * A checkpointer from a spec: `"memory"`, `"file:<dir>"`, `"mysql"` (reads `MYSQL_URL` and the
+ * password variables of `MySQLConfig.fromEnv`), `"mysql://user:pass@host:port/db"`, or any name
+ * given to `registerCheckpointer`.
  */
-export function getCheckpointer<S = unknown>(spec: string): Checkpointer<S> {
+export function getCheckpointer<S = unknown>(spec: string, options: CheckpointerSpecOptions = {}): Checkpointer<S> {
   if (typeof spec !== "string" || spec === "") throw new CheckpointerError("INVALID_INPUT", "checkpointer spec must be a non-empty string");
   const name = spec.split(":", 1)[0]!.toLowerCase();
   const factory = factories.get(name);
   if (!factory) {
     throw new CheckpointerError("INVALID_INPUT", `unknown checkpointer ${JSON.stringify(name)}; known: ${listCheckpointers().join(", ")}`);
   }
-  return factory(spec) as Checkpointer<S>;
+  return factory(spec, options) as Checkpointer<S>;
 }
 
 /** Adds (or replaces) a named checkpointer for `getCheckpointer`. */

@@ -31,17 +31,21 @@ function codePointLength(value: string): number {
 }
 
 /**
- * Thread and checkpoint ids: non-empty strings of up to 255 code points of any Unicode
- * (`:`, `%`, `_`, `'`, emoji and trailing spaces included), but no lone surrogates.
+ * An id-like string of `min` to `max` code points of any Unicode (`:`, `%`, `_`, `'`, emoji and
+ * trailing spaces included), but no lone surrogates: the one check behind every id, prefix and key.
  */
-export function validateId(value: unknown, what = "threadId"): string {
+export function validateKey(value: unknown, what: string, max = MAX_ID_CHARS, min = 1): string {
   if (typeof value !== "string") invalid(`${what} must be a string, got ${typeof value}`);
-  if (value.length === 0) invalid(`${what} must not be empty`);
-  if (value.length > MAX_ID_CHARS * 2 || codePointLength(value) > MAX_ID_CHARS) {
-    invalid(`${what} is longer than ${MAX_ID_CHARS} characters`);
-  }
+  if (value.length < min) invalid(min === 1 ? `${what} must not be empty` : `${what} must be at least ${min} characters`);
+  // A code point is at most two UTF-16 units: a longer string is too long without counting.
+  if (value.length > max * 2 || codePointLength(value) > max) invalid(`${what} is longer than ${max} characters`);
   if (hasLoneSurrogate(value)) invalid(`${what} is not valid Unicode (lone surrogate)`);
   return value;
+}
+
+/** Thread and checkpoint ids: 1 to 255 code points (`MAX_ID_CHARS`, what the id columns hold). */
+export function validateId(value: unknown, what = "threadId"): string {
+  return validateKey(value, what);
 }
 
 export function validateOptionalId(value: unknown, what: string): string | undefined {
@@ -64,11 +68,7 @@ export function validateNonNegativeNumber(value: unknown, what: string, integer 
 }
 
 export function validatePrefix(value: unknown): string {
-  if (value === undefined) return "";
-  if (typeof value !== "string") invalid("prefix must be a string");
-  if (codePointLength(value) > MAX_ID_CHARS) invalid(`prefix is longer than ${MAX_ID_CHARS} characters`);
-  if (hasLoneSurrogate(value)) invalid("prefix is not valid Unicode (lone surrogate)");
-  return value;
+  return value === undefined ? "" : validateKey(value, "prefix", MAX_ID_CHARS, 0);
 }
 
 export function validateQuery(value: unknown): string {
@@ -132,21 +132,5 @@ export function validateMetadata(value: unknown): Metadata {
 }
 
 export function validateMetadataKey(value: unknown): string {
-  if (typeof value !== "string" || value.length === 0) invalid("metadata key must be a non-empty string");
-  if (codePointLength(value) > MAX_ID_CHARS) invalid(`metadata key is longer than ${MAX_ID_CHARS} characters`);
-  if (hasLoneSurrogate(value)) invalid("metadata key is not valid Unicode (lone surrogate)");
-  return value;
-}
-
-/** JSON with object keys sorted, so equal values have equal text (`1` and `"1"` still differ). */
-export function canonicalJson(value: JsonValue): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as JsonValue)}`).join(",")}}`;
-}
-
-/** Orders strings by Unicode code point, as MySQL's binary collations do (UTF-16 order differs). */
-export function compareCodePoints(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  return validateKey(value, "metadata key");
 }

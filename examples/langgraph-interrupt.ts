@@ -7,7 +7,7 @@
 //
 // Each run prints one JSON line: the nodes still to run, the open interrupts and the state.
 import { Annotation, Command, END, START, StateGraph, interrupt } from "@langchain/langgraph";
-import { MySQLSaver } from "../checkpointer/langgraph.js";
+import { MySQLSaver } from "../checkpointer/langgraph/index.js";
 
 const State = Annotation.Root({
   request: Annotation<string>,

@@ -569,6 +569,27 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
       expect(error).toBeInstanceOf(CheckpointerError);
     });
 
+    it("once closed, every method fails with UNAVAILABLE, reads included", async () => {
+      const cp = await make();
+      await cp.save(conversation("x"), "t1");
+      await cp.close();
+      const calls: [string, () => Promise<unknown>][] = [
+        ["save", () => cp.save(conversation("y"), "t1")],
+        ["load", () => cp.load("t1")],
+        ["listCheckpoints", () => cp.listCheckpoints("t1")],
+        ["delete", () => cp.delete("t1")],
+        ["exists", () => cp.exists("t1")],
+        ["listThreads", () => cp.listThreads()],
+        ["getMetadata", () => cp.getMetadata("t1")],
+        ["queryByMetadata", () => cp.queryByMetadata("k", 1)],
+        ["listWithMetadata", () => cp.listWithMetadata()],
+        ["vacuum", () => cp.vacuum({ olderThanDays: 1 })],
+        ["copyThread", () => cp.copyThread("t1", "t2")],
+        ["search", () => cp.search("x")],
+      ];
+      for (const [name, call] of calls) expect([name, (await expectCode(call(), "UNAVAILABLE")).code]).toEqual([name, "UNAVAILABLE"]);
+    });
+
     describe("faults of the reference implementation, not repeated", () => {
       it("five concurrent saves to one thread leave five checkpoints", async () => {
         const cp = await make();

@@ -1,17 +1,19 @@
-// The promise of checkpointer/: copy the folder into any TypeScript project that has mysql2,
-// and it type-checks and runs. This builds such a project from nothing.
+// The promise of checkpointer/: copy the folder into a project made by `npm init -y` and
+// `npx tsc --init` (the README adds only "types": ["node"]) and it type-checks under every strict
+// flag tsc --init turns on, in a CommonJS or an ES module package, and runs.
 import { execFile } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "./support/databases.js";
 
 const run = promisify(execFile);
 const rootUrl = inject("mysqlUrl");
+const TSC = resolve("node_modules/.bin/tsc");
 
-const MAIN = `import { getCheckpointer, MemoryCheckpointer, CheckpointerError } from "./checkpointer/index.js";
+const PROGRAM = `import { getCheckpointer, MemoryCheckpointer, CheckpointerError } from "./checkpointer/index.js";
 
 interface State { messages: { role: string; content: string }[] }
 
@@ -34,7 +36,7 @@ console.log(JSON.stringify(out));
 `;
 
 const CHECK_README_THREAD = `
-import { getCheckpointer } from "./dist/checkpointer/index.js";
+import { getCheckpointer } from "./checkpointer/index.js";
 const cp = getCheckpointer("mysql");
 const info = await cp.getMetadata("user-42");
 console.log(JSON.stringify({
@@ -45,6 +47,8 @@ console.log(JSON.stringify({
 await cp.close();
 `;
 
+const lastLine = (stdout: string): unknown => JSON.parse(stdout.trim().split("\n").at(-1)!);
+
 /** The first TypeScript block of the README's "Copy it into an existing app" section. */
 async function readmeExample(): Promise<string> {
   const readme = await readFile("README.md", "utf8");
@@ -54,9 +58,16 @@ async function readmeExample(): Promise<string> {
   return block[1]!;
 }
 
-describe("checkpointer/ copied alone into a fresh TypeScript project", () => {
+describe("checkpointer/ copied into a project made by npm init -y and tsc --init", () => {
   let dir: string;
   let db: Awaited<ReturnType<typeof freshDatabase>> | undefined;
+  const lockVersion = async (name: string) => {
+    const lock = JSON.parse(await readFile("package-lock.json", "utf8"));
+    return `${name}@${lock.packages[`node_modules/${name}`].version as string}`;
+  };
+  const install = async (...names: string[]) =>
+    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...(await Promise.all(names.map(lockVersion)))], { cwd: dir });
+  const node = (file: string) => run(process.execPath, [file], { cwd: dir, env: { ...process.env, MYSQL_URL: db?.url ?? "" } });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "copied-module-"));
@@ -67,40 +78,56 @@ describe("checkpointer/ copied alone into a fresh TypeScript project", () => {
     await db?.drop();
   });
 
-  it("type-checks, compiles and runs with only mysql2 installed", { timeout: 180_000 }, async () => {
-    const lock = JSON.parse(await readFile("package-lock.json", "utf8"));
-    const version = (name: string) => lock.packages[`node_modules/${name}`].version as string;
-    await cp("checkpointer", join(dir, "checkpointer"), { recursive: true });
-    await writeFile(join(dir, "package.json"), JSON.stringify({ name: "existing-app", private: true, type: "module" }));
-    // An older target and library than this project's, as an existing app may have.
-    await writeFile(
-      join(dir, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: { target: "ES2022", lib: ["ES2022"], module: "NodeNext", moduleResolution: "NodeNext", strict: true, outDir: "dist", types: ["node"] },
-        files: ["main.ts", "readme-example.ts"],
-      }),
-    );
-    await writeFile(join(dir, "main.ts"), MAIN);
-    await writeFile(join(dir, "readme-example.ts"), await readmeExample());
-    // The runtime dependency is mysql2 alone; typescript and @types/node are the compiler and Node's typings.
-    await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", `mysql2@${version("mysql2")}`, `typescript@${version("typescript")}`, `@types/node@${version("@types/node")}`], { cwd: dir });
+  it("type-checks, compiles and runs with only mysql2, in a CommonJS and in an ESM package", { timeout: 180_000 }, async () => {
+    await run("npm", ["init", "-y"], { cwd: dir });
+    await run(TSC, ["--init"], { cwd: dir });
+    const packageJson = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+    expect(packageJson.type).toBe("commonjs");
+    const tsconfig = await readFile(join(dir, "tsconfig.json"), "utf8");
+    for (const flag of ["strict", "exactOptionalPropertyTypes", "noUncheckedIndexedAccess", "verbatimModuleSyntax", "isolatedModules"]) {
+      expect(tsconfig).toMatch(new RegExp(`^\\s*"${flag}": true`, "m"));
+    }
+    // The one change the README asks for.
+    expect(tsconfig).toContain('"types": [],');
+    await writeFile(join(dir, "tsconfig.json"), tsconfig.replace('"types": [],', '"types": ["node"],'));
+
+    // The README: drop langgraph/ when LangGraph is not used.
+    await cp("checkpointer", join(dir, "checkpointer"), { recursive: true, filter: (path) => !path.includes("langgraph") });
+    await install("mysql2", "typescript", "@types/node");
     const installed = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
     expect(Object.keys(installed.dependencies).sort()).toEqual(["@types/node", "mysql2", "typescript"]);
 
-    await run(join(dir, "node_modules/.bin/tsc"), ["-p", "."], { cwd: dir });
-    const env = { ...process.env, MYSQL_URL: db?.url ?? "" };
-    const { stdout } = await run(process.execPath, ["dist/main.js"], { cwd: dir, env });
-    const out = JSON.parse(stdout.trim().split("\n").at(-1)!);
-    expect(out).toMatchObject({ memory: "in memory", invalid: "INVALID_INPUT" });
-    if (db) expect(out).toMatchObject({ mysql: "in mysql", query: ["t1"] });
-    else console.warn(`module copy: MySQL part skipped (${inject("mysqlSkipReason")})`);
+    // npm init -y's package is CommonJS: an ES module program there is a .mts file.
+    await writeFile(join(dir, "main.mts"), PROGRAM);
+    await writeFile(join(dir, "readme-example.mts"), await readmeExample());
+    await run(TSC, [], { cwd: dir });
+    const expected = { memory: "in memory", invalid: "INVALID_INPUT", ...(db && { mysql: "in mysql", query: ["t1"] }) };
+    expect(lastLine((await node("main.mjs")).stdout)).toEqual(expected);
+    if (!db) console.warn(`module copy: MySQL part skipped (${inject("mysqlSkipReason")})`);
 
-    // The README's example, as printed there: one turn, saved with compare-and-set.
-    await run(process.execPath, ["dist/readme-example.js"], { cwd: dir, env });
-    await run(process.execPath, ["dist/readme-example.js"], { cwd: dir, env });
+    // The README's example, as printed there: one turn, saved with compare-and-set, twice.
+    await node("readme-example.mjs");
+    await node("readme-example.mjs");
     if (db) {
-      const { stdout: check } = await run(process.execPath, ["--input-type=module", "-e", CHECK_README_THREAD], { cwd: dir, env });
-      expect(JSON.parse(check)).toEqual({ checkpoints: 2, messages: 2, metadata: { agent: "support", user: "42" } });
+      const env = { ...process.env, MYSQL_URL: db.url };
+      const { stdout } = await run(process.execPath, ["--input-type=module", "-e", CHECK_README_THREAD], { cwd: dir, env });
+      expect(JSON.parse(stdout)).toEqual({ checkpoints: 2, messages: 2, metadata: { agent: "support", user: "42" } });
     }
+
+    // The same project as an ES module package: plain .ts files are modules there.
+    await run("npm", ["pkg", "set", "type=module"], { cwd: dir });
+    await writeFile(join(dir, "app.ts"), PROGRAM);
+    await run(TSC, [], { cwd: dir });
+    expect(lastLine((await node("app.js")).stdout)).toEqual(expected);
+  });
+
+  it("langgraph/ type-checks with the same config once @langchain/* is installed", { timeout: 180_000 }, async () => {
+    await cp("checkpointer/langgraph", join(dir, "checkpointer/langgraph"), { recursive: true });
+    await install("@langchain/langgraph-checkpoint", "@langchain/core");
+    await writeFile(
+      join(dir, "graph.ts"),
+      `import { MySQLSaver } from "./checkpointer/langgraph/index.js";\nexport const saver = MySQLSaver.fromConnString("mysql://app@127.0.0.1:3306/agent");\n`,
+    );
+    await run(TSC, ["--noEmit"], { cwd: dir });
   });
 });

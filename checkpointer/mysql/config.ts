@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { PoolOptions } from "mysql2/promise";
 import { CheckpointerError } from "../errors.js";
 
 export const DEFAULT_TABLE_PREFIX = "cp_";
@@ -6,29 +7,30 @@ export const DEFAULT_TABLE_PREFIX = "cp_";
 /** TLS, as MySQL's own clients name the modes. */
 export type SslMode = "DISABLED" | "PREFERRED" | "REQUIRED" | "VERIFY_CA" | "VERIFY_IDENTITY";
 
+/** Optional fields may be given as `undefined` (unset), for callers under `exactOptionalPropertyTypes`. */
 export interface MySQLConfigFields {
-  host?: string;
-  port?: number;
-  user?: string;
-  password?: string;
+  host?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
   database: string;
   /** Unix socket instead of host/port. */
-  socketPath?: string;
+  socketPath?: string | undefined;
   /** Prepended to every table name: `[A-Za-z0-9_]`, up to 20 characters. Default `cp_`. */
-  tablePrefix?: string;
-  sslMode?: SslMode;
+  tablePrefix?: string | undefined;
+  sslMode?: SslMode | undefined;
   /** PEM text of the CA (for VERIFY_CA / VERIFY_IDENTITY), and of a client certificate and key. */
-  sslCa?: string;
-  sslCert?: string;
-  sslKey?: string;
+  sslCa?: string | undefined;
+  sslCert?: string | undefined;
+  sslKey?: string | undefined;
   /** Pool size. Default 10. */
-  connectionLimit?: number;
+  connectionLimit?: number | undefined;
   /** Milliseconds to wait for a connection to open. Default 10000. */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Checkpoints expire this many seconds after they are saved. Default: never. */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** Create missing tables on first use. Default true; false when the app's user has DML rights only. */
-  createTables?: boolean;
+  createTables?: boolean | undefined;
 }
 
 const URL_PARAMS: Record<string, (fields: MySQLConfigFields, value: string) => void> = {
@@ -73,7 +75,7 @@ function positiveInteger(value: number | undefined, what: string): number | unde
  *
  * @example
  * MySQLConfig.fromUrl("mysql://app:secret@db:3306/agent?ssl-mode=REQUIRED")
- * MySQLConfig.fromEnv()  // MYSQL_URL, and MYSQL_PASSWORD_FILE for Docker secrets
+ * MySQLConfig.fromEnv()  // MYSQL_URL, and MYSQL_PASSWORD or MYSQL_PASSWORD_FILE (a Docker secret)
  */
 export class MySQLConfig {
   readonly host: string;
@@ -148,20 +150,29 @@ export class MySQLConfig {
     return new MySQLConfig(fields);
   }
 
-  /** From `MYSQL_URL`; `MYSQL_PASSWORD_FILE` (a Docker secret) overrides the URL's password. */
+  /**
+   * From `MYSQL_URL`, with the password apart from the URL if wanted: `MYSQL_PASSWORD` (no URL
+   * escaping needed) or `MYSQL_PASSWORD_FILE` (a Docker secret), not both. Empty values are unset,
+   * as in a `.env` file.
+   */
   static fromEnv(env: Record<string, string | undefined> = process.env): MySQLConfig {
-    const url = env.MYSQL_URL;
+    const { MYSQL_URL: url, MYSQL_PASSWORD: password, MYSQL_PASSWORD_FILE: passwordFile } = env;
     if (!url) invalid("MYSQL_URL is not set");
-    const config = MySQLConfig.fromUrl(url);
-    const passwordFile = env.MYSQL_PASSWORD_FILE;
-    if (!passwordFile) return config;
-    let password: string;
+    if (password && passwordFile) invalid("set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both");
+    let config: MySQLConfig;
     try {
-      password = readFileSync(passwordFile, "utf8").replace(/\r?\n$/, "");
+      config = MySQLConfig.fromUrl(url);
+    } catch (error) {
+      if (error instanceof CheckpointerError) invalid(`MYSQL_URL: ${error.message.replace(/^MySQL config: /, "")}`);
+      throw error;
+    }
+    if (password) return config.with({ password });
+    if (!passwordFile) return config;
+    try {
+      return config.with({ password: readFileSync(passwordFile, "utf8").replace(/\r?\n$/, "") });
     } catch (error) {
       return invalid(`cannot read MYSQL_PASSWORD_FILE: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
     }
-    return config.with({ password });
   }
 
   /** A copy with some fields changed. */
@@ -170,7 +181,8 @@ export class MySQLConfig {
   }
 
   /** Options for `mysql2.createPool`. Holds the password: never log the result. */
-  poolOptions() {
+  poolOptions(): PoolOptions {
+    const ssl = this.#ssl();
     return {
       host: this.host,
       port: this.port,
@@ -178,7 +190,7 @@ export class MySQLConfig {
       password: this.#password,
       database: this.database,
       ...(this.socketPath !== undefined && { socketPath: this.socketPath }),
-      ...(this.#ssl() !== undefined && { ssl: this.#ssl() }),
+      ...(ssl !== undefined && { ssl }),
       connectionLimit: this.connectionLimit,
       connectTimeout: this.connectTimeoutMs,
       // DATETIME values are written and read as UTC, whatever the server's time zone.
@@ -205,7 +217,9 @@ export class MySQLConfig {
     return `MySQLConfig<${this.toString()}>`;
   }
 
-  #ssl() {
+  #ssl(): PoolOptions["ssl"] {
+    // The constructor made sure VERIFY_CA and VERIFY_IDENTITY have a CA.
+    const ca = { ...(this.sslCa !== undefined && { ca: this.sslCa }) };
     switch (this.sslMode) {
       case "DISABLED":
       case "PREFERRED":
@@ -214,9 +228,10 @@ export class MySQLConfig {
       case "REQUIRED":
         return { rejectUnauthorized: false, ...this.#clientCert() };
       case "VERIFY_CA":
-        return { ca: this.sslCa, rejectUnauthorized: true, checkServerIdentity: () => undefined, ...this.#clientCert() };
+        // mysql2 checks the host name only with verifyIdentity (a checkServerIdentity option is ignored).
+        return { ...ca, rejectUnauthorized: true, verifyIdentity: false, ...this.#clientCert() };
       case "VERIFY_IDENTITY":
-        return { ca: this.sslCa, rejectUnauthorized: true, ...this.#clientCert() };
+        return { ...ca, rejectUnauthorized: true, verifyIdentity: true, ...this.#clientCert() };
     }
   }
 

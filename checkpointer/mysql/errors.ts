@@ -23,8 +23,8 @@ const UNAVAILABLE = new Set([
   "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
   "ER_CON_COUNT_ERROR",
   "ER_SERVER_SHUTDOWN",
+  // Refused logins: during a password rotation the next try may succeed, so this is not SCHEMA.
   "ER_ACCESS_DENIED_ERROR",
-  "ER_BAD_DB_ERROR",
   "ER_CLIENT_INTERACTION_TIMEOUT",
   "ER_SERVER_OFFLINE_MODE",
   "ER_OPTION_PREVENTS_STATEMENT", // read-only replica (super_read_only)
@@ -55,9 +55,17 @@ export function describeDriverError(error: unknown): string {
   return [e?.code, e?.message].filter(Boolean).join(": ") || String(error);
 }
 
-/** Maps a mysql2 error to a `CheckpointerError`; the driver error is kept only as a safe summary. */
+/**
+ * Maps a mysql2 error to a `CheckpointerError`; the driver error is kept only as a safe summary.
+ * `UNAVAILABLE` (retry later) is for outages only: a lost connection, a server that is down, full,
+ * read-only or refusing logins, or a pool that is closed or full. A statement the server refuses
+ * for any other reason (a database that does not exist, a missing table or column, SQL an older
+ * server cannot parse) is `SCHEMA`: retrying will not help. A programming error (a `TypeError`,
+ * say) is a bug, not a store failure: it is rethrown as it is.
+ */
 export function toCheckpointerError(error: unknown, maxAllowedPacket?: number): CheckpointerError {
   if (error instanceof CheckpointerError) return error;
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError) throw error;
   const e = error as DriverError;
   const cause = { cause: { code: e?.code, errno: e?.errno, sqlState: e?.sqlState, message: e?.message } };
   const summary = describeDriverError(error);
@@ -67,11 +75,24 @@ export function toCheckpointerError(error: unknown, maxAllowedPacket?: number): 
   }
   if (isDuplicateKey(error)) return new CheckpointerError("CONFLICT", `already exists: ${summary}`, cause);
   if (isRetryable(error)) return new CheckpointerError("CONFLICT", `gave up after repeated lock conflicts: ${summary}`, cause);
-  if (isMissingTable(error)) {
-    return new CheckpointerError("SCHEMA", `checkpointer tables are missing (${summary}); run ensureSchema() or mysql-init/ SQL`, cause);
+  // Before the fatal check: the driver marks every error of a refused connection fatal.
+  if (e?.code === "ER_BAD_DB_ERROR") {
+    return new CheckpointerError("SCHEMA", `the database in the MySQL URL does not exist (${summary}); create it, or fix the URL`, cause);
   }
-  if ((e?.code && UNAVAILABLE.has(e.code)) || e?.fatal) {
+  // Without a code: the pool's own state ("Pool is closed.", "Queue limit reached.").
+  if (e?.code === undefined || UNAVAILABLE.has(e.code) || e.fatal) {
     return new CheckpointerError("UNAVAILABLE", `MySQL is unavailable: ${summary}`, cause);
   }
-  return new CheckpointerError("UNAVAILABLE", `MySQL error: ${summary}`, cause);
+  if (isMissingTable(error)) {
+    return new CheckpointerError(
+      "SCHEMA",
+      `checkpointer tables are missing (${summary}); call ensureSchema() as a user with CREATE rights, or run the SQL of renderSchemaSql()`,
+      cause,
+    );
+  }
+  return new CheckpointerError(
+    "SCHEMA",
+    `MySQL refused the checkpointer's statement (${summary}); the module needs MySQL 8.0.19 or later and its own tables as renderSchemaSql() creates them`,
+    cause,
+  );
 }

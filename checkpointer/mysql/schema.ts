@@ -1,4 +1,5 @@
 import { DEFAULT_TABLE_PREFIX } from "./config.js";
+import { query, type Query } from "./query.js";
 
 /** Every table the module owns, for one table prefix. */
 export interface TableNames {
@@ -143,6 +144,11 @@ export function migrationsTableSql(t: TableNames): string {
   applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   PRIMARY KEY (version)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`;
+}
+
+/** The newest migration recorded: one row, `version` NULL when none ran. */
+export function schemaVersionSql(t: TableNames): Query<{ version: number | null }> {
+  return query(`SELECT MAX(version) AS version FROM \`${t.migrations}\``);
 }
 
 export function recordMigrationSql(t: TableNames): string {

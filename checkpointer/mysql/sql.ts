@@ -1,4 +1,28 @@
+import type { Metadata } from "../types.js";
+import { query } from "./query.js";
 import type { TableNames } from "./schema.js";
+
+/** A listing's row: a thread and the header of its latest checkpoint. */
+export interface SummaryRow {
+  thread_id: string;
+  checkpoint_id: string;
+  updated_at: Date;
+  metadata: Metadata;
+}
+
+/** A checkpoint's header. */
+export interface InfoRow {
+  thread_id: string;
+  checkpoint_id: string;
+  parent_checkpoint_id: string | null;
+  created_at: Date;
+  metadata: Metadata;
+}
+
+type ThreadIdRow = { thread_id: string };
+
+/** A search hit: `score` is MATCH's relevance (a double). */
+type SearchRow = { thread_id: string; checkpoint_id: string; score: number; updated_at: Date; search_text: string };
 
 // Time conditions take the clock as a parameter (`?`), so TTL and vacuum follow one clock.
 const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > ?)`;
@@ -22,26 +46,30 @@ WHERE ${dead} AND c.seq < t.latest_seq
 LIMIT ?`;
   // Thread listings read the thread table only, newest first; ties broken by thread id.
   const ORDER = "ORDER BY t.updated_at DESC, t.thread_id DESC";
-  const listThreads = `SELECT t.thread_id FROM ${threads} t WHERE ${VISIBLE("t")} ${ORDER} LIMIT ?`;
-  const listThreadsPrefix = `SELECT t.thread_id FROM ${threads} t WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} ${ORDER} LIMIT ?`;
-  const listThreadsAfter = `SELECT t.thread_id FROM ${threads} t
+  const listThreads = query<ThreadIdRow>(`SELECT t.thread_id FROM ${threads} t WHERE ${VISIBLE("t")} ${ORDER} LIMIT ?`);
+  const listThreadsPrefix = query<ThreadIdRow>(
+    `SELECT t.thread_id FROM ${threads} t WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} ${ORDER} LIMIT ?`,
+  );
+  const listThreadsAfter = query<ThreadIdRow>(`SELECT t.thread_id FROM ${threads} t
 WHERE t.thread_id LIKE ? ESCAPE '!' AND ${VISIBLE("t")} AND (t.updated_at < ? OR (t.updated_at = ? AND t.thread_id < ?))
-${ORDER} LIMIT ?`;
+${ORDER} LIMIT ?`);
   // A deferred join: the page is picked from the covering index, then only its rows are read.
-  const withMetadata = (page: string) => `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM (
+  const withMetadata = (page: string) =>
+    query<SummaryRow>(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM (
 ${page}
-) page JOIN ${threads} t ON t.thread_id = page.thread_id ${ORDER}`;
+) page JOIN ${threads} t ON t.thread_id = page.thread_id ${ORDER}`);
   /**
    * Full-text search over each thread's latest checkpoint. Ranks in a derived table that
    * carries no text (sorting wide rows can exhaust the sort buffer), then fetches the text
    * of the few winners. Params: query, query, now, [the prefix's LIKE pattern,] limit.
    */
-  const search = (where: string) => `SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
+  const search = (where: string) =>
+    query<SearchRow>(`SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
   SELECT c.thread_id, c.seq, c.checkpoint_id, t.updated_at, MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score
   FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id AND t.latest_seq = c.seq
   WHERE MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}${where}
   ORDER BY score DESC, t.updated_at DESC LIMIT ?
-) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`;
+) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`);
   return {
     /**
      * Save, step 1: lock the thread row (creating it), take the next seq and make the new
@@ -73,32 +101,32 @@ ON DUPLICATE KEY UPDATE
 SELECT thread_id, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, ?, ?
 FROM ${threads} WHERE thread_id = ? AND (? = 0 OR parent_checkpoint_id <=> ?)`,
 
-    loadLatest: `SELECT c.state FROM ${threads} t
+    loadLatest: query<{ state: Buffer }>(`SELECT c.state FROM ${threads} t
 JOIN ${checkpoints} c ON c.thread_id = t.thread_id AND c.seq = t.latest_seq
-WHERE t.thread_id = ? AND ${VISIBLE("t")}`,
+WHERE t.thread_id = ? AND ${VISIBLE("t")}`),
 
-    loadById: `SELECT c.state FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`,
+    loadById: query<{ state: Buffer }>(`SELECT c.state FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`),
 
-    listCheckpoints: `SELECT c.checkpoint_id FROM ${checkpoints} c
-WHERE c.thread_id = ? AND ${VISIBLE("c")} ORDER BY c.seq DESC LIMIT ?`,
+    listCheckpoints: query<{ checkpoint_id: string }>(`SELECT c.checkpoint_id FROM ${checkpoints} c
+WHERE c.thread_id = ? AND ${VISIBLE("c")} ORDER BY c.seq DESC LIMIT ?`),
 
-    threadExists: `SELECT 1 AS found FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")}`,
+    threadExists: query<{ found: number }>(`SELECT 1 AS found FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")}`),
 
-    checkpointExists: `SELECT 1 AS found FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`,
+    checkpointExists: query<{ found: number }>(`SELECT 1 AS found FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`),
 
-    infoLatest: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.parent_checkpoint_id, t.updated_at AS created_at, t.metadata
-FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")}`,
+    infoLatest: query<InfoRow>(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.parent_checkpoint_id, t.updated_at AS created_at, t.metadata
+FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")}`),
 
-    infoById: `SELECT c.thread_id, c.checkpoint_id, c.parent_checkpoint_id, c.created_at, c.metadata
-FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`,
+    infoById: query<InfoRow>(`SELECT c.thread_id, c.checkpoint_id, c.parent_checkpoint_id, c.created_at, c.metadata
+FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`),
 
-    lockThread: `SELECT latest_seq FROM ${threads} WHERE thread_id = ? FOR UPDATE`,
-    lockThreadShared: `SELECT t.latest_seq FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")} FOR SHARE`,
-    lockThreadExpiry: `SELECT t.expires_at FROM ${threads} t WHERE t.thread_id = ? FOR UPDATE`,
-    checkpointSeq: `SELECT seq FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`,
+    lockThread: query<{ latest_seq: number }>(`SELECT latest_seq FROM ${threads} WHERE thread_id = ? FOR UPDATE`),
+    lockThreadShared: query<{ latest_seq: number }>(`SELECT t.latest_seq FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")} FOR SHARE`),
+    lockThreadExpiry: query<{ expires_at: Date | null }>(`SELECT t.expires_at FROM ${threads} t WHERE t.thread_id = ? FOR UPDATE`),
+    checkpointSeq: query<{ seq: number }>(`SELECT seq FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`),
     deleteCheckpoint: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND seq = ?`,
-    newestCheckpoint: `SELECT seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata
-FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`,
+    newestCheckpoint: query<InfoRow & { seq: number; expires_at: Date | null }>(`SELECT seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata
+FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`),
     repointThread: `UPDATE ${threads} SET latest_seq = ?, latest_checkpoint_id = ?, parent_checkpoint_id = ?,
   updated_at = ?, expires_at = ?, metadata = ?, metadata_index = ? WHERE thread_id = ?`,
     // The thread row first: saves lock it first too, so the two never deadlock.
@@ -108,14 +136,14 @@ FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`,
     listThreads,
     listThreadsPrefix,
     listThreadsAfter,
-    cursorPosition: `SELECT updated_at FROM ${threads} WHERE thread_id = ?`,
+    cursorPosition: query<{ updated_at: Date }>(`SELECT updated_at FROM ${threads} WHERE thread_id = ?`),
     listWithMetadata: withMetadata(listThreads),
     listWithMetadataPrefix: withMetadata(listThreadsPrefix),
     listWithMetadataAfter: withMetadata(listThreadsAfter),
 
     /** Uses the multi-valued index on metadata_index. Params: pair hash, now, limit. */
-    queryByMetadata: `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
-WHERE ? MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`,
+    queryByMetadata: query<SummaryRow>(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
+WHERE ? MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?`),
 
     search: search(""),
     searchPrefix: search(" AND t.thread_id LIKE ? ESCAPE '!'"),
@@ -125,15 +153,15 @@ WHERE ? MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ORDER BY t.updated_at D
      * UNION branch per index, as an OR of the two scanned the table (once per batch). Params:
      * cutoff, batch, now, batch, batch.
      */
-    deadThreads: `(SELECT thread_id FROM ${threads} FORCE INDEX (updated) WHERE updated_at < ? LIMIT ?)
-UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <= ? LIMIT ?) LIMIT ?`,
+    deadThreads: query<ThreadIdRow>(`(SELECT thread_id FROM ${threads} FORCE INDEX (updated) WHERE updated_at < ? LIMIT ?)
+UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <= ? LIMIT ?) LIMIT ?`),
     /**
      * Dead checkpoints of live threads, except the latest and the newest `keepLast`, found from
      * the created or expires index. Params: cutoff, keepLast, batch, now, keepLast, batch, batch.
      */
-    deadCheckpoints: `(${deadHistory("created", "c.created_at < ?")}) UNION (${deadHistory("expires", "c.expires_at <= ?")}) LIMIT ?`,
+    deadCheckpoints: query<{ thread_id: string; seq: number }>(`(${deadHistory("created", "c.created_at < ?")}) UNION (${deadHistory("expires", "c.expires_at <= ?")}) LIMIT ?`),
     // Re-checked under the row lock: a save may have revived the thread since it was picked.
-    lockDeadThread: `SELECT thread_id FROM ${threads} WHERE thread_id = ? AND (updated_at < ? OR expires_at <= ?) FOR UPDATE`,
+    lockDeadThread: query<ThreadIdRow>(`SELECT thread_id FROM ${threads} WHERE thread_id = ? AND (updated_at < ? OR expires_at <= ?) FOR UPDATE`),
     /**
      * A thread's dead checkpoints up to a seq picked by deadCheckpoints: every older one has even
      * more newer checkpoints, so none is protected by keepLast. Never the latest, even if a delete
@@ -152,8 +180,6 @@ FROM ${threads} WHERE thread_id = ?`,
   (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text)
 SELECT ?, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text
 FROM ${checkpoints} WHERE thread_id = ? AND seq <= ?`,
-
-    schemaVersion: `SELECT MAX(version) AS version FROM \`${t.migrations}\``,
   };
 }
 

@@ -6,7 +6,7 @@ import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { isCheckpointerError } from "../../checkpointer/errors.js";
-import { MySQLSaver } from "../../checkpointer/langgraph.js";
+import { MySQLSaver } from "../../checkpointer/langgraph/index.js";
 import { MIGRATIONS, migrationsTableSql, recordMigrationSql, SCHEMA_VERSION, tableNames } from "../../checkpointer/mysql/schema.js";
 import { freshDatabase } from "../support/databases.js";
 

@@ -1,7 +1,7 @@
 // LangGraph's own conformance suite for checkpointers, run against MySQLSaver on a real server.
 import { deltaChannelHistoryTests, validate, type CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { MySQLSaver } from "../../checkpointer/langgraph.js";
+import { MySQLSaver } from "../../checkpointer/langgraph/index.js";
 import { freshDatabase } from "../support/databases.js";
 
 // The suite's specs call vitest's globals (its CLI runs with `globals: true`).

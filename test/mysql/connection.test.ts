@@ -102,6 +102,27 @@ describe.skipIf(!rootUrl)("MySQL connections", () => {
     await cp.close();
   });
 
+  it("says SCHEMA, not UNAVAILABLE, for a database that does not exist: retrying will not create it", async () => {
+    const url = new URL(db.url);
+    url.pathname = `/no_such_db_${randomBytes(4).toString("hex")}`;
+    const cp = mysqlCheckpointer(url.toString());
+    const error = await caught(cp.load("t1"));
+    expect(error.code).toBe("SCHEMA");
+    expect(error.message).toMatch(/database in the MySQL URL does not exist.*ER_BAD_DB_ERROR/);
+    await cp.close();
+  });
+
+  it("says SCHEMA for a statement the server refuses (a table changed by hand), and keeps serving", async () => {
+    const cp = mysqlCheckpointer(MySQLConfig.fromUrl(db.url).with({ tablePrefix: `alt${randomBytes(3).toString("hex")}_` }));
+    await cp.save({ messages: [] }, "t1");
+    await admin.query(`ALTER TABLE \`${db.name}\`.\`${cp.backend.tables.checkpoints}\` RENAME COLUMN search_text TO renamed_text`);
+    const error = await caught(cp.save({ messages: [] }, "t1"));
+    expect(error.code).toBe("SCHEMA");
+    expect(error.message).toMatch(/MySQL refused the checkpointer's statement.*ER_BAD_FIELD_ERROR/);
+    expect(await cp.exists("t1")).toBe(true);
+    await cp.close();
+  });
+
   it("refuses a checkpoint over max_allowed_packet with TOO_LARGE, keeping the earlier state and the pool", async () => {
     const cp = mysqlCheckpointer(db.url);
     await cp.save({ messages: [{ role: "user", content: "small" }] }, "big");

@@ -41,10 +41,10 @@ describe("MySQLConfig", () => {
     writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
     expect(MySQLConfig.fromUrl(`${url}?ssl-mode=required`).poolOptions().ssl).toEqual({ rejectUnauthorized: false });
     const identity = MySQLConfig.fromUrl(`${url}?ssl-mode=VERIFY_IDENTITY&ssl-ca=${join(dir, "ca.pem")}`).poolOptions().ssl;
-    expect(identity).toMatchObject({ rejectUnauthorized: true, ca: expect.stringContaining("BEGIN CERTIFICATE") });
-    expect(identity).not.toHaveProperty("checkServerIdentity");
+    // mysql2 checks the server's host name only when verifyIdentity is true.
+    expect(identity).toMatchObject({ rejectUnauthorized: true, verifyIdentity: true, ca: expect.stringContaining("BEGIN CERTIFICATE") });
     const ca = MySQLConfig.fromUrl(`${url}?ssl-mode=VERIFY_CA&ssl-ca=${join(dir, "ca.pem")}`).poolOptions().ssl;
-    expect(ca).toHaveProperty("checkServerIdentity");
+    expect(ca).toMatchObject({ rejectUnauthorized: true, verifyIdentity: false, ca: expect.stringContaining("BEGIN CERTIFICATE") });
     expect(MySQLConfig.fromUrl(`${url}?ssl-mode=DISABLED`).poolOptions()).not.toHaveProperty("ssl");
   });
 
@@ -93,6 +93,8 @@ describe("MySQLConfig", () => {
     const config = MySQLConfig.fromEnv({ MYSQL_URL: "mysql://app@db/agent", MYSQL_PASSWORD_FILE: join(dir, "pw") });
     expect(config.poolOptions().password).toBe("from-secret-file");
     expect(MySQLConfig.fromEnv({ MYSQL_URL: url }).poolOptions().password).toBe(SECRET);
+    expect(MySQLConfig.fromEnv({ MYSQL_URL: url, MYSQL_PASSWORD: "apart", MYSQL_PASSWORD_FILE: "" }).poolOptions().password).toBe("apart");
+    expect(codeOf(() => MySQLConfig.fromEnv({ MYSQL_URL: url, MYSQL_PASSWORD: "a", MYSQL_PASSWORD_FILE: join(dir, "pw") }))).toBe("INVALID_INPUT");
   });
 
   it("with() changes fields and keeps the rest", () => {

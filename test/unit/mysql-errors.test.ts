@@ -16,8 +16,24 @@ describe("mysql2 error mapping", () => {
     ["ER_DUP_ENTRY", "CONFLICT"],
     ["ER_LOCK_DEADLOCK", "CONFLICT"],
     ["ER_NO_SUCH_TABLE", "SCHEMA"],
+    // Not outages: retrying later will not help.
+    ["ER_BAD_DB_ERROR", "SCHEMA"],
+    ["ER_PARSE_ERROR", "SCHEMA"],
+    ["ER_BAD_FIELD_ERROR", "SCHEMA"],
   ])("%s becomes %s", (code, expected) => {
     expect(toCheckpointerError(driverError(code)).code).toBe(expected);
+  });
+
+  it("keeps UNAVAILABLE for a dead connection and a closed or full pool, whatever the code", () => {
+    expect(toCheckpointerError(driverError("ER_SOMETHING_NEW", { fatal: true })).code).toBe("UNAVAILABLE");
+    expect(toCheckpointerError(new Error("Pool is closed.")).code).toBe("UNAVAILABLE");
+    // A refused login is fatal too, but an unknown database is not an outage.
+    expect(toCheckpointerError(driverError("ER_BAD_DB_ERROR", { fatal: true })).code).toBe("SCHEMA");
+  });
+
+  it("rethrows programming errors as they are: a bug is not a store failure", () => {
+    const bug = new TypeError("Cannot read properties of undefined");
+    expect(() => toCheckpointerError(bug)).toThrow(bug);
   });
 
   it("names max_allowed_packet in TOO_LARGE errors", () => {

@@ -10,6 +10,7 @@ import {
   listCheckpointers,
   MemoryCheckpointer,
   registerCheckpointer,
+  type MySQLCheckpointer,
   type StorageBackend,
 } from "../../checkpointer/index.js";
 
@@ -39,6 +40,10 @@ describe("registry", () => {
     const mysql = getCheckpointer("mysql://app:pw@127.0.0.1:1/agent");
     expect(mysql.capabilities.search).toBe(true);
     await mysql.close();
+    // "mysql" reads the environment it is given (process.env by default).
+    const fromEnv = getCheckpointer("mysql", { env: { MYSQL_URL: "mysql://app@127.0.0.1:1/agent", MYSQL_PASSWORD: "apart" } });
+    expect((fromEnv as MySQLCheckpointer<unknown>).backend.config.poolOptions().password).toBe("apart");
+    await fromEnv.close();
   });
 
   it("refuses unknown or malformed specs with INVALID_INPUT", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CheckpointerError, jsonSerializer } from "../../checkpointer/index.js";
-import { canonicalJson, compareCodePoints, validateId, validateMetadata } from "../../checkpointer/validation.js";
+import { canonicalJson, compareCodePoints } from "../../checkpointer/backend-shared.js";
+import { validateId, validateMetadata } from "../../checkpointer/validation.js";
 import { defaultSearchText, snippet } from "../../checkpointer/search-text.js";
 
 function codeOf(fn: () => unknown): string | undefined {

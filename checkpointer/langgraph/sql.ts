@@ -1,4 +1,30 @@
-import type { TableNames } from "./schema.js";
+import { query } from "../mysql/query.js";
+import type { TableNames } from "../mysql/schema.js";
+
+/** A checkpoint row: the checkpoint without its channel values, in the serializer's bytes. */
+export interface CheckpointRow {
+  thread_id: string;
+  checkpoint_ns: string;
+  checkpoint_id: string;
+  parent_checkpoint_id: string | null;
+  type: string;
+  checkpoint: Buffer;
+  /** The JSON column, parsed by the driver. */
+  metadata: unknown;
+}
+
+/** A channel value (`task_id` null) or a pending write: the two share one result shape. */
+export interface ValueOrWriteRow {
+  channel: string;
+  type: string;
+  data: Buffer;
+  task_id: string | null;
+  task_path: string | null;
+  idx: number | null;
+}
+
+/** A pending write. */
+export type WriteRow = ValueOrWriteRow & { task_id: string; task_path: string; idx: number };
 
 /** Rows per multi-row INSERT: one prepared statement per row count 1..ROWS_PER_INSERT. */
 export const ROWS_PER_INSERT = 8;
@@ -22,8 +48,8 @@ export function langGraphStatements(t: TableNames) {
   const blobs = `\`${t.lgBlobs}\``;
   const writes = `\`${t.lgWrites}\``;
   const pairs = placeholders(CHANNELS_PER_READ, 2);
-  const blobsOf = `SELECT channel, type, data, NULL AS task_id, NULL AS task_path, NULL AS idx FROM ${blobs}
-WHERE thread_id = ? AND checkpoint_ns = ? AND (channel, version) IN (${pairs})`;
+  const blobsOf = query<ValueOrWriteRow>(`SELECT channel, type, data, NULL AS task_id, NULL AS task_path, NULL AS idx FROM ${blobs}
+WHERE thread_id = ? AND checkpoint_ns = ? AND (channel, version) IN (${pairs})`);
   const writeColumns = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data, task_path";
   return {
     /** Params: threadId, checkpointNs, checkpointId, parentCheckpointId, type, checkpoint, metadata. */
@@ -63,7 +89,7 @@ ON DUPLICATE KEY UPDATE channel = new.channel, type = new.type, data = new.data,
      * the caller restores the order. Params, each optional one twice: threadId, checkpointNs,
      * checkpointId, before, metadata filter (JSON, containment), limit (a string).
      */
-    selectCheckpoints: `SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint, c.metadata
+    selectCheckpoints: query<CheckpointRow>(`SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint, c.metadata
 FROM (
   SELECT thread_id, checkpoint_ns, checkpoint_id FROM ${checkpoints}
   WHERE (? IS NULL OR thread_id = ?) AND (? IS NULL OR checkpoint_ns = ?) AND (? IS NULL OR checkpoint_id = ?)
@@ -71,24 +97,24 @@ FROM (
   ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
   LIMIT ?
 ) k
-JOIN ${checkpoints} c ON c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns AND c.checkpoint_id = k.checkpoint_id`,
+JOIN ${checkpoints} c ON c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns AND c.checkpoint_id = k.checkpoint_id`),
 
     /**
      * A checkpoint's channel values (rows with task_id NULL) and its pending writes, in one round
      * trip. Params: threadId, checkpointNs, CHANNELS_PER_READ × (channel, version), threadId,
      * checkpointNs, checkpointId.
      */
-    selectValuesAndWrites: `${blobsOf}
+    selectValuesAndWrites: query<ValueOrWriteRow>(`${blobsOf}
 UNION ALL
 SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
-WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?`,
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?`),
 
     /** More channel values, for checkpoints with over CHANNELS_PER_READ channels. */
     selectValues: blobsOf,
 
     /** Sends stored as writes of the parent, for checkpoints older than format v4. Params: threadId, checkpointNs, checkpointId, TASKS. */
-    selectPendingSends: `SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
-WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? AND channel = ?`,
+    selectPendingSends: query<WriteRow>(`SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? AND channel = ?`),
 
     // Checkpoints first, as put writes them first: the two lock in the same order.
     deleteThreadCheckpoints: `DELETE FROM ${checkpoints} WHERE thread_id = ?`,
@@ -96,7 +122,7 @@ WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? AND channel = ?`
     deleteThreadWrites: `DELETE FROM ${writes} WHERE thread_id = ?`,
 
     /** Copy, step 1: is the target taken? Locks the target's range, so no put lands meanwhile. */
-    lockTargetThread: `SELECT checkpoint_id FROM ${checkpoints} WHERE thread_id = ? LIMIT 1 FOR UPDATE`,
+    lockTargetThread: query<{ checkpoint_id: string }>(`SELECT checkpoint_id FROM ${checkpoints} WHERE thread_id = ? LIMIT 1 FOR UPDATE`),
     copyCheckpoints: `INSERT INTO ${checkpoints} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
 SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM ${checkpoints} WHERE thread_id = ?`,
     copyBlobs: `INSERT INTO ${blobs} (thread_id, checkpoint_ns, channel, version, type, data)
@@ -108,8 +134,8 @@ SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data, task_
      * Prune, step 1: the latest checkpoint id of each namespace of a thread. A locking read: it
      * sees the newest rows and locks the thread's range, so no put lands until the prune commits.
      */
-    lockLatestPerNamespace: `SELECT checkpoint_ns, MAX(checkpoint_id) AS checkpoint_id FROM ${checkpoints}
-WHERE thread_id = ? GROUP BY checkpoint_ns FOR UPDATE`,
+    lockLatestPerNamespace: query<{ checkpoint_ns: string; checkpoint_id: string }>(`SELECT checkpoint_ns, MAX(checkpoint_id) AS checkpoint_id FROM ${checkpoints}
+WHERE thread_id = ? GROUP BY checkpoint_ns FOR UPDATE`),
     /** Params: threadId, checkpointNs, the kept (latest) checkpointId. */
     pruneCheckpoints: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?`,
     pruneWrites: `DELETE FROM ${writes} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id < ?`,

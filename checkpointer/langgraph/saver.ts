@@ -1,5 +1,5 @@
-// A LangGraph.js checkpoint saver on the module's MySQL backend. Import this file directly: it
-// needs @langchain/langgraph-checkpoint (and @langchain/core), which the rest of checkpointer/ does not.
+// A LangGraph.js checkpoint saver on the module's MySQL database. This folder is the one part of
+// checkpointer/ that needs @langchain/langgraph-checkpoint (and @langchain/core): delete it if you do not use LangGraph.
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -18,12 +18,15 @@ import {
   type PendingWrite,
   type SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
-import type { PoolConnection } from "mysql2/promise";
-import { CheckpointerError } from "./errors.js";
-import { MySQLBackend, type Param, type Row } from "./mysql/backend.js";
-import { MySQLConfig } from "./mysql/config.js";
-import { CHANNELS_PER_READ, ROWS_PER_INSERT, langGraphStatements, type LangGraphStatements } from "./mysql/langgraph-sql.js";
-import { LANGGRAPH_KEY_LENGTHS as MAX } from "./mysql/schema.js";
+import { compareCodePoints } from "../backend-shared.js";
+import { CheckpointerError } from "../errors.js";
+import { MySQLBackend } from "../mysql/backend.js";
+import { MySQLConfig } from "../mysql/config.js";
+import { MySQLDatabase } from "../mysql/database.js";
+import type { Param, SqlRunner } from "../mysql/query.js";
+import { LANGGRAPH_KEY_LENGTHS as MAX } from "../mysql/schema.js";
+import { validateKey as key } from "../validation.js";
+import { CHANNELS_PER_READ, ROWS_PER_INSERT, langGraphStatements, type CheckpointRow, type LangGraphStatements, type WriteRow } from "./sql.js";
 
 /**
  * A multi-row INSERT closes once its values reach this many bytes (a larger value goes alone),
@@ -53,8 +56,8 @@ interface Selection {
 }
 
 /**
- * LangGraph.js checkpointer on MySQL 8.0.19+, sharing the MySQL backend's config, pool, error
- * codes and migrations. Channel values are stored once per channel and version, so a step writes
+ * LangGraph.js checkpointer on MySQL 8.0.19+, on the module's `MySQLDatabase`: the same config,
+ * pool, error codes and migrations as the MySQL checkpointer. Channel values are stored once per channel and version, so a step writes
  * only the channels that changed; each `put` is one transaction.
  *
  * @example
@@ -65,14 +68,15 @@ interface Selection {
  * await checkpointer.end();
  */
 export class MySQLSaver extends BaseCheckpointSaver {
-  /** The MySQL backend (pool, schema, transactions); pass one to share its pool with a `mysqlCheckpointer`. */
-  readonly backend: MySQLBackend;
+  /** The database (pool, schema, transactions); shared when the saver is built on a `MySQLBackend`'s. */
+  readonly database: MySQLDatabase;
   readonly #sql: LangGraphStatements;
 
-  constructor(backend: MySQLBackend | MySQLConfig, options: MySQLSaverOptions = {}) {
+  /** @param on a config (a pool of its own), or a `MySQLBackend` / `MySQLDatabase` whose pool it shares. */
+  constructor(on: MySQLConfig | MySQLDatabase | MySQLBackend, options: MySQLSaverOptions = {}) {
     super(options.serde);
-    this.backend = backend instanceof MySQLBackend ? backend : new MySQLBackend(backend);
-    this.#sql = langGraphStatements(this.backend.tables);
+    this.database = on instanceof MySQLBackend ? on.database : on instanceof MySQLDatabase ? on : new MySQLDatabase(on);
+    this.#sql = langGraphStatements(this.database.tables);
   }
 
   /**
@@ -86,12 +90,12 @@ export class MySQLSaver extends BaseCheckpointSaver {
 
   /** Creates or migrates the tables (the module's shared migrations). Other calls do it on first use too. */
   setup(): Promise<void> {
-    return this.backend.ensureSchema();
+    return this.database.ensureSchema();
   }
 
-  /** Closes the backend's pool (shared with anything else built on the same backend). */
+  /** Closes the database's pool (shared with anything else built on the same database). */
   end(): Promise<void> {
-    return this.backend.close();
+    return this.database.close();
   }
 
   /**
@@ -107,7 +111,7 @@ export class MySQLSaver extends BaseCheckpointSaver {
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const { thread_id, checkpoint_ns } = config.configurable ?? {};
     if (thread_id === undefined || thread_id === null) return undefined;
-    const [row] = await this.#select(this.backend, {
+    const [row] = await this.#select(this.database, {
       threadId: key(thread_id, "thread_id", MAX.threadId),
       checkpointNs: key(checkpoint_ns ?? "", "checkpoint_ns", MAX.checkpointNs, 0),
       checkpointId: optionalKey(getCheckpointId(config), "checkpoint_id"),
@@ -132,7 +136,7 @@ export class MySQLSaver extends BaseCheckpointSaver {
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
       throw new CheckpointerError("INVALID_INPUT", "list: limit must be a non-negative integer");
     }
-    const rows = await this.#select(this.backend, {
+    const rows = await this.#select(this.database, {
       threadId: thread_id === undefined || thread_id === null ? null : key(thread_id, "thread_id", MAX.threadId),
       checkpointNs: checkpoint_ns === undefined || checkpoint_ns === null ? null : key(checkpoint_ns, "checkpoint_ns", MAX.checkpointNs, 0),
       checkpointId: optionalKey(checkpoint_id, "checkpoint_id"),
@@ -156,10 +160,10 @@ export class MySQLSaver extends BaseCheckpointSaver {
       this.#metadataJson(metadata),
       this.#dumpValues(threadId, checkpointNs, values, newVersions),
     ]);
-    await this.backend.transaction(async (conn) => {
+    await this.database.transaction(async (tx) => {
       // The checkpoint row first: deleteThread and prune lock it first too.
-      await conn.execute(this.#sql.upsertCheckpoint, [threadId, checkpointNs, checkpointId, parentId, type, toBuffer(bytes), metadataJson]);
-      await insertRows(conn, this.#sql.insertBlobs, blobs);
+      await tx.run(this.#sql.upsertCheckpoint, [threadId, checkpointNs, checkpointId, parentId, type, toBuffer(bytes), metadataJson]);
+      await insertRows(tx, this.#sql.insertBlobs, blobs);
     });
     return { configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId } };
   }
@@ -180,14 +184,14 @@ export class MySQLSaver extends BaseCheckpointSaver {
         return [threadId, checkpointNs, checkpointId, taskId, idx, key(channel, "channel", MAX.channel), type, toBuffer(bytes), taskPath];
       }),
     );
-    await this.backend.transaction((conn) => insertRows(conn, special ? this.#sql.upsertWrites : this.#sql.insertWrites, rows));
+    await this.database.transaction((tx) => insertRows(tx, special ? this.#sql.upsertWrites : this.#sql.insertWrites, rows));
   }
 
   async deleteThread(threadId: string): Promise<void> {
     key(threadId, "threadId", MAX.threadId);
-    await this.backend.transaction(async (conn) => {
+    await this.database.transaction(async (tx) => {
       for (const sql of [this.#sql.deleteThreadCheckpoints, this.#sql.deleteThreadBlobs, this.#sql.deleteThreadWrites]) {
-        await conn.execute(sql, [threadId]);
+        await tx.run(sql, [threadId]);
       }
     });
   }
@@ -202,11 +206,11 @@ export class MySQLSaver extends BaseCheckpointSaver {
   async copyThread(sourceThreadId: string, targetThreadId: string): Promise<void> {
     key(sourceThreadId, "sourceThreadId", MAX.threadId);
     key(targetThreadId, "targetThreadId", MAX.threadId);
-    await this.backend.transaction(async (conn) => {
-      const [taken] = await conn.execute<Row[]>(this.#sql.lockTargetThread, [targetThreadId]);
+    await this.database.transaction(async (tx) => {
+      const taken = await tx.select(this.#sql.lockTargetThread, [targetThreadId]);
       if (taken.length > 0) throw new CheckpointerError("CONFLICT", `thread ${JSON.stringify(targetThreadId)} already has checkpoints`);
       for (const sql of [this.#sql.copyCheckpoints, this.#sql.copyBlobs, this.#sql.copyWrites]) {
-        await conn.execute(sql, [targetThreadId, sourceThreadId]);
+        await tx.run(sql, [targetThreadId, sourceThreadId]);
       }
     });
   }
@@ -229,50 +233,45 @@ export class MySQLSaver extends BaseCheckpointSaver {
         continue;
       }
       key(threadId, "threadId", MAX.threadId);
-      await this.backend.transaction(async (conn) => {
-        const [latest] = await conn.execute<Row[]>(this.#sql.lockLatestPerNamespace, [threadId]);
-        for (const namespace of latest) {
-          const checkpointNs = namespace.checkpoint_ns as string;
-          const checkpointId = namespace.checkpoint_id as string;
+      await this.database.transaction(async (tx) => {
+        const latest = await tx.select(this.#sql.lockLatestPerNamespace, [threadId]);
+        for (const { checkpoint_ns: checkpointNs, checkpoint_id: checkpointId } of latest) {
           // Deserialised inside the transaction: the kept versions must be those of the locked row.
-          const [row] = await this.#select(conn, { threadId, checkpointNs, checkpointId, before: null, filter: null, limit: "1" });
+          const [row] = await this.#select(tx, { threadId, checkpointNs, checkpointId, before: null, filter: null, limit: "1" });
           const versions = (await this.#document(row!)).channel_versions ?? {};
           const kept = JSON.stringify(Object.entries(versions).map(([channel, version]) => [channel, String(version)]));
-          await conn.execute(this.#sql.pruneCheckpoints, [threadId, checkpointNs, checkpointId]);
-          await conn.execute(this.#sql.pruneWrites, [threadId, checkpointNs, checkpointId]);
-          await conn.execute(this.#sql.pruneBlobs, [threadId, checkpointNs, kept]);
+          await tx.run(this.#sql.pruneCheckpoints, [threadId, checkpointNs, checkpointId]);
+          await tx.run(this.#sql.pruneWrites, [threadId, checkpointNs, checkpointId]);
+          await tx.run(this.#sql.pruneBlobs, [threadId, checkpointNs, kept]);
         }
       });
     }
   }
 
-  /** Checkpoint rows, newest first, through the pool (`MySQLBackend.query`) or a transaction's connection. */
-  async #select(via: MySQLBackend | PoolConnection, s: Selection): Promise<Row[]> {
+  /** Checkpoint rows, newest first, through the pool or a transaction's connection. */
+  async #select(via: SqlRunner, s: Selection): Promise<CheckpointRow[]> {
     const params: Param[] = [s.threadId, s.threadId, s.checkpointNs, s.checkpointNs, s.checkpointId, s.checkpointId, s.before, s.before, s.filter, s.filter, s.limit];
-    const rows = via instanceof MySQLBackend ? await via.query(this.#sql.selectCheckpoints, params) : (await via.execute<Row[]>(this.#sql.selectCheckpoints, params))[0];
+    const rows = await via.select(this.#sql.selectCheckpoints, params);
     // The derived table sorted the keys; the join gives no order, so restore it (ids compare by code point, as in MySQL).
     return rows.sort(
       (a, b) =>
-        byCodePoint(b.checkpoint_id as string, a.checkpoint_id as string) ||
-        byCodePoint(b.thread_id as string, a.thread_id as string) ||
-        byCodePoint(b.checkpoint_ns as string, a.checkpoint_ns as string),
+        compareCodePoints(b.checkpoint_id, a.checkpoint_id) ||
+        compareCodePoints(b.thread_id, a.thread_id) ||
+        compareCodePoints(b.checkpoint_ns, a.checkpoint_ns),
     );
   }
 
-  #document(row: Row): Promise<CheckpointDocument> {
-    return this.serde.loadsTyped(row.type as string, fromBuffer(row.checkpoint));
+  #document(row: CheckpointRow): Promise<CheckpointDocument> {
+    return this.serde.loadsTyped(row.type, fromBuffer(row.checkpoint));
   }
 
   /** A tuple from a checkpoint row: one more round trip for its channel values and pending writes. */
-  async #tuple(row: Row): Promise<CheckpointTuple> {
-    const threadId = row.thread_id as string;
-    const checkpointNs = row.checkpoint_ns as string;
-    const checkpointId = row.checkpoint_id as string;
-    const parentId = row.parent_checkpoint_id as string | null;
+  async #tuple(row: CheckpointRow): Promise<CheckpointTuple> {
+    const { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId, parent_checkpoint_id: parentId } = row;
     const document = await this.#document(row);
     const channelVersions = document.channel_versions ?? {};
     const pairs = Object.entries(channelVersions).map(([channel, version]): Param[] => [channel, String(version)]);
-    const rows = await this.backend.query(this.#sql.selectValuesAndWrites, [
+    const rows = await this.database.select(this.#sql.selectValuesAndWrites, [
       threadId,
       checkpointNs,
       ...padPairs(pairs.slice(0, CHANNELS_PER_READ)),
@@ -281,16 +280,17 @@ export class MySQLSaver extends BaseCheckpointSaver {
       checkpointId,
     ]);
     for (let i = CHANNELS_PER_READ; i < pairs.length; i += CHANNELS_PER_READ) {
-      rows.push(...(await this.backend.query(this.#sql.selectValues, [threadId, checkpointNs, ...padPairs(pairs.slice(i, i + CHANNELS_PER_READ))])));
+      rows.push(...(await this.database.select(this.#sql.selectValues, [threadId, checkpointNs, ...padPairs(pairs.slice(i, i + CHANNELS_PER_READ))])));
     }
     const values = rows.filter((r) => r.task_id === null);
+    const writes = rows.filter((r): r is WriteRow => r.task_id !== null);
     const checkpoint: Checkpoint = {
       ...document,
       channel_versions: channelVersions,
       versions_seen: document.versions_seen ?? {},
       // fromEntries defines own properties: a channel named "__proto__" stays a channel.
       channel_values: Object.fromEntries(
-        await Promise.all(values.map(async (r) => [r.channel as string, await this.serde.loadsTyped(r.type as string, fromBuffer(r.data))])),
+        await Promise.all(values.map(async (r) => [r.channel, await this.serde.loadsTyped(r.type, fromBuffer(r.data))])),
       ),
     };
     if (checkpoint.v < 4 && parentId !== null) await this.#migratePendingSends(checkpoint, threadId, checkpointNs, parentId);
@@ -300,22 +300,22 @@ export class MySQLSaver extends BaseCheckpointSaver {
       checkpoint,
       metadata: await this.serde.loadsTyped("json", JSON.stringify(row.metadata)),
       ...(parentId !== null && { parentConfig: configFor(parentId) }),
-      pendingWrites: await this.#loadWrites(rows.filter((r) => r.task_id !== null)),
+      pendingWrites: await this.#loadWrites(writes),
     };
   }
 
   /** Writes in `compareWritesSortKeys` order: (task_path, task_id, idx), by code point. */
-  #loadWrites(rows: Row[]): Promise<CheckpointPendingWrite[]> {
-    const keyed = rows.map((r) => ({ r, key: writesSortKey(r.task_path as string, r.task_id as string, Number(r.idx)) }));
+  #loadWrites(rows: WriteRow[]): Promise<CheckpointPendingWrite[]> {
+    const keyed = rows.map((r) => ({ r, key: writesSortKey(r.task_path, r.task_id, Number(r.idx)) }));
     keyed.sort((a, b) => compareWritesSortKeys(a.key, b.key));
     return Promise.all(
-      keyed.map(async ({ r }): Promise<CheckpointPendingWrite> => [r.task_id as string, r.channel as string, await this.serde.loadsTyped(r.type as string, fromBuffer(r.data))]),
+      keyed.map(async ({ r }): Promise<CheckpointPendingWrite> => [r.task_id, r.channel, await this.serde.loadsTyped(r.type, fromBuffer(r.data))]),
     );
   }
 
   /** Checkpoints before format v4 kept pending sends as TASKS writes of their parent. */
   async #migratePendingSends(checkpoint: Checkpoint, threadId: string, checkpointNs: string, parentId: string): Promise<void> {
-    const rows = await this.backend.query(this.#sql.selectPendingSends, [threadId, checkpointNs, parentId, TASKS]);
+    const rows = await this.database.select(this.#sql.selectPendingSends, [threadId, checkpointNs, parentId, TASKS]);
     if (rows.length === 0) return;
     const versions = Object.values(checkpoint.channel_versions);
     checkpoint.channel_values[TASKS] = (await this.#loadWrites(rows)).map(([, , value]) => value);
@@ -340,22 +340,9 @@ export class MySQLSaver extends BaseCheckpointSaver {
   }
 }
 
-/** A required id-like string, at most `max` characters (MySQL counts code points). */
-function key(value: unknown, what: string, max: number, min = 1): string {
-  if (typeof value !== "string") throw new CheckpointerError("INVALID_INPUT", `${what} must be a string`);
-  const length = [...value].length;
-  if (length < min || length > max) throw new CheckpointerError("INVALID_INPUT", `${what} must be ${min} to ${max} characters`);
-  return value;
-}
-
 /** A checkpoint id that may be absent ("" counts as absent, as in LangGraph). */
 function optionalKey(value: unknown, what: string): string | null {
   return value === undefined || value === null || value === "" ? null : key(value, what, MAX.checkpointId);
-}
-
-/** MySQL's binary collations order by code point; JS's `<` compares UTF-16 units, which differs past U+FFFF. */
-function byCodePoint(a: string, b: string): number {
-  return compareWritesSortKeys(writesSortKey(a), writesSortKey(b));
 }
 
 /** mysql2 binds a Buffer as bytes but a plain Uint8Array as a string. */
@@ -364,8 +351,7 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 /** The serializer gets back a plain Uint8Array, as it gave one (mysql2 returns a Buffer; no copy). */
-function fromBuffer(data: unknown): Uint8Array {
-  const buffer = data as Buffer;
+function fromBuffer(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
@@ -375,11 +361,11 @@ function padPairs(pairs: Param[][]): Param[] {
 }
 
 /** Multi-row INSERTs of at most ROWS_PER_INSERT rows and about BATCH_BYTES of values each. */
-async function insertRows(conn: PoolConnection, statements: readonly string[], rows: Param[][]): Promise<void> {
+async function insertRows(tx: SqlRunner, statements: readonly string[], rows: Param[][]): Promise<void> {
   let batch: Param[][] = [];
   let bytes = 0;
   const flush = async () => {
-    if (batch.length > 0) await conn.execute(statements[batch.length - 1]!, batch.flat());
+    if (batch.length > 0) await tx.run(statements[batch.length - 1]!, batch.flat());
     batch = [];
     bytes = 0;
   };

@@ -1,0 +1,186 @@
+import mysql from "mysql2/promise";
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
+import { CheckpointerError } from "../errors.js";
+import type { MySQLConfig } from "./config.js";
+import { isAccessDenied, isMissingTable, isRetryable, toCheckpointerError } from "./errors.js";
+import { query, type Param, type Query, type SqlRunner } from "./query.js";
+import {
+  MIGRATIONS,
+  SCHEMA_VERSION,
+  migrationsTableSql,
+  recordMigrationSql,
+  renderSchemaSql,
+  schemaVersionSql,
+  tableNames,
+  type TableNames,
+} from "./schema.js";
+
+const TRANSACTION_ATTEMPTS = 4;
+
+/**
+ * One MySQL database as the module uses it: the lazily created pool, the migrations, and
+ * transactions with retry. `MySQLBackend` (the checkpointer's storage) and the LangGraph saver
+ * both run on one, so they can share a pool.
+ */
+export class MySQLDatabase implements SqlRunner {
+  readonly config: MySQLConfig;
+  readonly tables: TableNames;
+  #pool: Pool | undefined;
+  #ready: Promise<void> | undefined;
+  #maxAllowedPacket: number | undefined;
+  #closed = false;
+
+  constructor(config: MySQLConfig) {
+    this.config = config;
+    this.tables = tableNames(config.tablePrefix);
+  }
+
+  /** The pool, created on first use (synchronously, so concurrent first calls share it). */
+  get pool(): Pool {
+    if (this.#closed) throw new CheckpointerError("UNAVAILABLE", "checkpointer is closed");
+    this.#pool ??= mysql.createPool(this.config.poolOptions());
+    return this.#pool;
+  }
+
+  /** The server's `max_allowed_packet` in bytes, once `ensureSchema()` has run. */
+  get maxAllowedPacket(): number | undefined {
+    return this.#maxAllowedPacket;
+  }
+
+  /**
+   * Checks the schema version and creates or migrates the tables when needed. Runs once per
+   * database object (concurrent callers share the run); a failed run is retried by the next call.
+   * Works with DML-only rights when the tables are already there.
+   */
+  ensureSchema(): Promise<void> {
+    this.#ready ??= this.#migrate().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw toCheckpointerError(error);
+    });
+    return this.#ready;
+  }
+
+  /** The SQL that creates this database's tables, for a DBA to run when the app may not. */
+  schemaSql(): string {
+    return renderSchemaSql(this.config.tablePrefix);
+  }
+
+  /** One prepared statement on the pool, after `ensureSchema()`; errors as `CheckpointerError`. */
+  async select<R>(sql: Query<R>, params: Param[]): Promise<R[]> {
+    await this.ensureSchema();
+    try {
+      return await new ConnectionRunner(this.pool).select(sql, params);
+    } catch (error) {
+      throw toCheckpointerError(error, this.#maxAllowedPacket);
+    }
+  }
+
+  async run(sql: string, params: Param[]): Promise<ResultSetHeader> {
+    await this.ensureSchema();
+    try {
+      return await new ConnectionRunner(this.pool).run(sql, params);
+    } catch (error) {
+      throw toCheckpointerError(error, this.#maxAllowedPacket);
+    }
+  }
+
+  /**
+   * Runs `work` in one transaction on one connection, after `ensureSchema()`. Deadlocks and lock
+   * wait timeouts roll the whole transaction back, so it is simply run again (a few times).
+   * Driver errors come out as `CheckpointerError`.
+   */
+  async transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    await this.ensureSchema();
+    for (let attempt = 1; ; attempt++) {
+      let conn: PoolConnection;
+      try {
+        conn = await this.pool.getConnection();
+      } catch (error) {
+        throw toCheckpointerError(error, this.#maxAllowedPacket);
+      }
+      let broken = false;
+      try {
+        await conn.beginTransaction();
+        const result = await work(new ConnectionRunner(conn));
+        await conn.commit();
+        return result;
+      } catch (error) {
+        try {
+          await conn.rollback();
+        } catch {
+          broken = true; // the connection is gone; the server rolled back for us
+        }
+        if (attempt < TRANSACTION_ATTEMPTS && isRetryable(error)) continue;
+        throw toCheckpointerError(error, this.#maxAllowedPacket);
+      } finally {
+        if (broken) conn.destroy();
+        else conn.release();
+      }
+    }
+  }
+
+  /**
+   * Drains the pool; idempotent. Later calls throw `UNAVAILABLE`. A connection attempt still
+   * pending holds the drain for at most `connectTimeoutMs`; its failure is no error of close().
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end().catch(() => undefined);
+  }
+
+  async #migrate(): Promise<void> {
+    const runner = new ConnectionRunner(this.pool);
+    const [settings] = await runner.select(query<{ packet: number }>("SELECT @@max_allowed_packet AS packet"), []);
+    this.#maxAllowedPacket = Number(settings?.packet);
+    let version = 0;
+    try {
+      const [row] = await runner.select(schemaVersionSql(this.tables), []);
+      version = Number(row?.version ?? 0);
+    } catch (error) {
+      if (!isMissingTable(error)) throw error;
+    }
+    if (version >= SCHEMA_VERSION) return;
+    const missing = () =>
+      new CheckpointerError(
+        "SCHEMA",
+        `checkpointer tables in database ${this.config.database} are missing or old (schema v${version}, need v${SCHEMA_VERSION}) ` +
+          `and user ${this.config.user} cannot create them. As a user with CREATE rights, run the SQL that ` +
+          `renderSchemaSql("${this.config.tablePrefix}") returns (the module's export), or call ensureSchema().`,
+      );
+    if (!this.config.createTables) throw missing();
+    try {
+      await this.pool.query(migrationsTableSql(this.tables));
+      for (let v = version + 1; v <= SCHEMA_VERSION; v++) {
+        const migration = MIGRATIONS[v - 1]!;
+        for (const statement of migration.statements(this.tables)) await this.pool.query(statement);
+        await runner.run(recordMigrationSql(this.tables), [v, migration.name]);
+      }
+    } catch (error) {
+      if (isAccessDenied(error)) throw missing();
+      throw error;
+    }
+  }
+}
+
+/** Statements on a pool or on one connection, mapped to the `SqlRunner` shape. */
+class ConnectionRunner implements SqlRunner {
+  readonly #via: Pool | PoolConnection;
+
+  constructor(via: Pool | PoolConnection) {
+    this.#via = via;
+  }
+
+  async select<R>(sql: Query<R>, params: Param[]): Promise<R[]> {
+    const [rows] = await this.#via.execute<RowDataPacket[]>(sql, params);
+    // The one place a row type meets the driver: each Query declares what its columns are.
+    return rows as R[];
+  }
+
+  async run(sql: string, params: Param[]): Promise<ResultSetHeader> {
+    const [result] = await this.#via.execute<ResultSetHeader>(sql, params);
+    return result;
+  }
+}
