@@ -1,16 +1,10 @@
 import { z } from "zod";
+import { isCheckpointerError, MySQLConfig } from "../checkpointer/index.js";
 
-/** Settings read from the environment (and `.env`); `.env.example` documents each one. */
-export interface AppConfig {
-  port: number;
-  host: string;
-  /** MySQL when `MYSQL_URL` is set; otherwise the file checkpointer in `dataDir`. */
-  mysql: MySQLSettings | undefined;
-  dataDir: string;
-  openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
-  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+/** How the app behaves: what `createApp` takes as options, and what the environment sets. */
+export interface AppSettings {
   /** API keys; empty when the API is open to anyone who can reach it. */
-  apiKeys: string[];
+  apiKeys: readonly string[];
   /** Requests per minute per API key (per client IP without keys) on the API; 0 turns the limiter off. */
   rateLimitPerMinute: number;
   /** Largest accepted JSON body, in the `bytes` notation express understands (`64kb`). */
@@ -18,15 +12,29 @@ export interface AppConfig {
   maxIterations: number;
   /** Save a checkpoint every N agent iterations inside a turn; 0 saves at the end of the turn only. */
   checkpointEveryNIterations: number;
-  shutdownTimeoutMs: number;
 }
 
-export interface MySQLSettings {
-  url: string;
-  /** Overrides the URL's password, so it needs no URL-escaping (Compose passes it this way). */
-  password: string | undefined;
-  /** A file holding the password (a Docker secret); exclusive with `password`. */
-  passwordFile: string | undefined;
+/** The settings of an empty environment: `createApp`'s defaults too. */
+export const DEFAULT_SETTINGS: Readonly<AppSettings> = {
+  apiKeys: [],
+  rateLimitPerMinute: 120,
+  bodyLimit: "64kb",
+  maxIterations: 8,
+  checkpointEveryNIterations: 0,
+};
+
+/** Settings read from the environment (and `.env`); `.env.example` documents each one. */
+export interface AppConfig extends AppSettings {
+  port: number;
+  host: string;
+  /**
+   * Where conversations are stored, as a `getCheckpointer` spec: `mysql` when `MYSQL_URL` is set
+   * (the module reads it, with `MYSQL_PASSWORD` or `MYSQL_PASSWORD_FILE`), else `file:<DATA_DIR>`.
+   */
+  checkpointer: string;
+  openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  shutdownTimeoutMs: number;
 }
 
 /** An empty value (`KEY=` in `.env`) means "unset", as a template user expects. */
@@ -43,7 +51,8 @@ const ApiKeys = z.preprocess(
 const EnvSchema = z.object({
   PORT: integer(0, 65535, 3000),
   HOST: optional(z.string()).default("127.0.0.1"),
-  MYSQL_URL: optional(z.string().startsWith("mysql://", "must start with mysql://")),
+  // Parsed and checked by the checkpointer module (MySQLConfig.fromEnv), the one owner of these three.
+  MYSQL_URL: optional(z.string()),
   MYSQL_PASSWORD: optional(z.string()),
   MYSQL_PASSWORD_FILE: optional(z.string()),
   DATA_DIR: optional(z.string()).default("./data"),
@@ -52,15 +61,12 @@ const EnvSchema = z.object({
   MODEL: optional(z.string()).default("gpt-4o-mini"),
   API_KEYS: ApiKeys,
   LOG_LEVEL: optional(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).default("info"),
-  RATE_LIMIT_PER_MINUTE: integer(0, 1_000_000, 120),
-  BODY_LIMIT: optional(z.string().regex(/^\d+(b|kb|mb)$/i, "must look like 64kb or 1mb")).default("64kb"),
-  MAX_ITERATIONS: integer(1, 100, 8),
-  CHECKPOINT_EVERY_N_ITERATIONS: integer(0, 100, 0),
+  RATE_LIMIT_PER_MINUTE: integer(0, 1_000_000, DEFAULT_SETTINGS.rateLimitPerMinute),
+  BODY_LIMIT: optional(z.string().regex(/^\d+(b|kb|mb)$/i, "must look like 64kb or 1mb")).default(DEFAULT_SETTINGS.bodyLimit),
+  MAX_ITERATIONS: integer(1, 100, DEFAULT_SETTINGS.maxIterations),
+  CHECKPOINT_EVERY_N_ITERATIONS: integer(0, 100, DEFAULT_SETTINGS.checkpointEveryNIterations),
   // Below Docker's default 10 s between SIGTERM and SIGKILL.
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 8_000),
-}).refine((e) => !(e.MYSQL_PASSWORD && e.MYSQL_PASSWORD_FILE), {
-  path: ["MYSQL_PASSWORD"],
-  message: "set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both",
 });
 
 /** Every environment variable the app reads (`.env.example` documents each). */
@@ -70,19 +76,30 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** The MySQL variables' problem, as the module reports it (it never echoes a password), or none. */
+function mysqlProblem(env: Record<string, string | undefined>): string | undefined {
+  if (!env.MYSQL_URL) return undefined;
+  try {
+    MySQLConfig.fromEnv(env);
+    return undefined;
+  } catch (error) {
+    if (isCheckpointerError(error, "INVALID_INPUT")) return error.message;
+    throw error;
+  }
+}
+
 /** Parses the environment; throws `ConfigError` naming every bad variable (never echoing values). */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
-    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
-  }
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  const mysql = mysqlProblem(env);
+  if (mysql) problems.push(mysql);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   const e = parsed.data;
   return {
     port: e.PORT,
     host: e.HOST,
-    mysql: e.MYSQL_URL ? { url: e.MYSQL_URL, password: e.MYSQL_PASSWORD, passwordFile: e.MYSQL_PASSWORD_FILE } : undefined,
-    dataDir: e.DATA_DIR,
+    checkpointer: e.MYSQL_URL ? "mysql" : `file:${e.DATA_DIR}`,
     openai: { apiKey: e.OPENAI_API_KEY, baseURL: e.OPENAI_BASE_URL, model: e.MODEL },
     logLevel: e.LOG_LEVEL,
     apiKeys: [...new Set(e.API_KEYS)],

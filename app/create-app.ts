@@ -5,7 +5,7 @@ import { pino, type Logger } from "pino";
 import type { Checkpointer } from "../checkpointer/index.js";
 import { Conversations, type RetryPolicy } from "./agent/conversations.js";
 import type { AgentState } from "./agent/state.js";
-import { loadConfig } from "./config.js";
+import { DEFAULT_SETTINGS, type AppSettings } from "./config.js";
 import { authenticate, requireApiKey } from "./http/auth.js";
 import { ApiError, errorHandler, notFound } from "./http/errors.js";
 import { healthRoute, isApiPath, threadRoutes } from "./http/routes.js";
@@ -18,15 +18,8 @@ const SYSTEM_PROMPT =
   "You are a helpful assistant in a chat app. Answer briefly. Use the calculator tool for arithmetic " +
   "and the current_time tool for the date or time instead of guessing.";
 
-export interface AppOptions {
-  /** With keys, every request but `/healthz` and the chat page needs one, and sees its own threads only. */
-  apiKeys: readonly string[];
-  /** API requests per minute per API key (per client IP without one); 0 disables the limiter. */
-  rateLimitPerMinute: number;
-  /** Largest JSON body, e.g. `64kb`. */
-  bodyLimit: string;
-  maxIterations: number;
-  checkpointEveryNIterations: number;
+/** With `apiKeys`, every request but `/healthz` and the chat page needs one, and sees its own threads only. */
+export interface AppOptions extends AppSettings {
   retry: RetryPolicy;
 }
 
@@ -41,15 +34,7 @@ export interface AppDeps {
 }
 
 // The same defaults as an empty environment gives main.ts.
-const { apiKeys, rateLimitPerMinute, bodyLimit, maxIterations, checkpointEveryNIterations } = loadConfig({});
-const DEFAULT_OPTIONS: AppOptions = {
-  apiKeys,
-  rateLimitPerMinute,
-  bodyLimit,
-  maxIterations,
-  checkpointEveryNIterations,
-  retry: { attempts: 5, baseDelayMs: 25 },
-};
+const DEFAULT_OPTIONS: AppOptions = { ...DEFAULT_SETTINGS, retry: { attempts: 5, baseDelayMs: 25 } };
 
 const PUBLIC_DIR = fileURLToPath(new URL("./public/", import.meta.url));
 

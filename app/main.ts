@@ -33,19 +33,8 @@ async function main(): Promise<void> {
     config.openai.apiKey ? "model" : "no OPENAI_API_KEY: using the offline demo model",
   );
 
-  const app = createApp({
-    checkpointer: store.checkpointer,
-    checkpointerKind: store.kind,
-    model,
-    logger,
-    options: {
-      apiKeys: config.apiKeys,
-      rateLimitPerMinute: config.rateLimitPerMinute,
-      bodyLimit: config.bodyLimit,
-      maxIterations: config.maxIterations,
-      checkpointEveryNIterations: config.checkpointEveryNIterations,
-    },
-  });
+  // The config is the app's settings plus where to listen and store.
+  const app = createApp({ checkpointer: store.checkpointer, checkpointerKind: store.kind, model, logger, options: config });
   if (config.apiKeys.length > 0) logger.info({ keys: config.apiKeys.length }, "API keys: each key sees its own threads only");
   else logger.warn("no API_KEYS: anyone who can reach the port can read and write every conversation");
   const running = await startServer(app, config.port, config.host);

@@ -1,28 +1,31 @@
 import { resolve } from "node:path";
 import type { Logger } from "pino";
-import { FileCheckpointer, MySQLConfig, mysqlCheckpointer, type Checkpointer } from "../checkpointer/index.js";
+import { BackendCheckpointer, getCheckpointer, MySQLBackend, type Checkpointer } from "../checkpointer/index.js";
 import type { AgentState } from "./agent/state.js";
 import type { AppConfig } from "./config.js";
 
 export interface Store {
   checkpointer: Checkpointer<AgentState>;
-  /** What `/healthz` reports: `mysql` or `file`. */
+  /** What `/healthz` reports: the spec's name, `mysql` or `file`. */
   kind: string;
 }
 
-/** MySQL when `MYSQL_URL` is set, else the embedded file checkpointer. Logs which, without secrets. */
-export function openStore(config: AppConfig, logger: Logger): Store {
-  if (config.mysql) {
-    let mysql = MySQLConfig.fromEnv({ MYSQL_URL: config.mysql.url, MYSQL_PASSWORD_FILE: config.mysql.passwordFile });
-    if (config.mysql.password !== undefined) mysql = mysql.with({ password: config.mysql.password });
+/**
+ * The checkpointer `config.checkpointer` names, from the module's registry (which reads the MySQL
+ * variables from `env`). Logs which store it is, without secrets.
+ */
+export function openStore(config: AppConfig, logger: Logger, env: Record<string, string | undefined> = process.env): Store {
+  const checkpointer = getCheckpointer<AgentState>(config.checkpointer, { env });
+  const kind = config.checkpointer.split(":", 1)[0]!;
+  const backend = checkpointer instanceof BackendCheckpointer ? checkpointer.backend : undefined;
+  if (backend instanceof MySQLBackend) {
     // toString() masks the password.
-    logger.info({ checkpointer: "mysql", url: mysql.toString(), createTables: mysql.createTables }, "conversations are stored in MySQL");
-    return { checkpointer: mysqlCheckpointer<AgentState>(mysql), kind: "mysql" };
+    logger.info({ checkpointer: kind, url: backend.config.toString(), createTables: backend.config.createTables }, "conversations are stored in MySQL");
+  } else if (kind === "file") {
+    logger.info(
+      { checkpointer: kind, directory: resolve(config.checkpointer.slice(kind.length + 1)) },
+      "conversations are stored in files (the embedded default; set MYSQL_URL to use MySQL)",
+    );
   }
-  const directory = resolve(config.dataDir);
-  logger.info(
-    { checkpointer: "file", directory },
-    "conversations are stored in files (the embedded default; set MYSQL_URL to use MySQL)",
-  );
-  return { checkpointer: new FileCheckpointer<AgentState>({ directory }), kind: "file" };
+  return { checkpointer, kind };
 }
