@@ -18,7 +18,7 @@ export interface PartResult {
   data: unknown;
   /** Set when the part could not run (a server or component is missing). */
   skipped?: string;
-  /** Targets from the issue: name, measured ratio, limit. */
+  /** Targets the bench holds the module to (BENCHMARKS.md says why each): name, measured ratio, limit. */
   targets?: Target[];
   /** What makes the run fail (exit code 1): a full table scan, wrong results. */
   failures?: string[];

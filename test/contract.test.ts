@@ -1,5 +1,5 @@
-// The checkpointer contract (shared/checkpointer-contract.md), one suite run against every
-// checkpointer: memory, file, and MySQL on a real server.
+// The checkpointer contract (Locus's, as README.md's "The checkpointer module" states it), one
+// suite run against every checkpointer: memory, file, and MySQL on a real server.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -266,6 +266,24 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         expect(await cp.load("t1")).toEqual(conversation("2"));
         // The same id in another thread is fine.
         await cp.save(conversation("4"), "t2", { checkpointId: "dup" });
+      });
+
+      it("takes a save retried with the same id and content as done, once; other content is CONFLICT", async () => {
+        const cp = await make();
+        const base = await cp.save(conversation("1"), "t1");
+        const options = { checkpointId: "retry", parentCheckpointId: base, metadata: { step: 1, title: "a" } };
+        await cp.save(conversation("2"), "t1", options);
+        // Again, as after a COMMIT whose outcome was unknown: its parent is no longer the latest.
+        expect(await cp.save(conversation("2"), "t1", { ...options, metadata: { title: "a", step: 1 } })).toBe("retry");
+        expect(await cp.listCheckpoints("t1")).toEqual(["retry", base]);
+        await expectCode(cp.save(conversation("other"), "t1", options), "CONFLICT");
+        await expectCode(cp.save(conversation("2"), "t1", { ...options, metadata: { step: 2, title: "a" } }), "CONFLICT");
+        await expectCode(cp.save(conversation("2"), "t1", { ...options, parentCheckpointId: null }), "CONFLICT");
+        // Still done, not applied again, once another checkpoint follows it; without a parent too.
+        await cp.save(conversation("3"), "t1");
+        expect(await cp.save(conversation("2"), "t1", { checkpointId: "retry", metadata: options.metadata })).toBe("retry");
+        expect(await cp.listCheckpoints("t1")).toHaveLength(3);
+        expect(await cp.load("t1")).toEqual(conversation("3"));
       });
 
       it("lets exactly one of many concurrent compare-and-set saves win", async () => {

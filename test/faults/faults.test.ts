@@ -1,11 +1,10 @@
 // The fault suite: real app processes and real MySQL servers, broken on purpose. One file, so the
 // scenarios run one after another (a soak next to a MySQL kill would measure neither) and one
-// afterAll can write RELIABILITY.md once all seven have passed.
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+// afterAll can write the report once all seven have passed: to test/faults/results/ (untracked),
+// never to RELIABILITY.md, which `npm run faults:write-md` updates from it.
+import { mkdirSync, writeFileSync } from "node:fs";
 import mysql from "mysql2/promise";
 import { afterAll, inject } from "vitest";
-import { REPO } from "../app/support/app-process.js";
 import { appCrash } from "./app-crash.js";
 import { badInput } from "./bad-input.js";
 import { mysqlOutage } from "./mysql-outage.js";
@@ -13,7 +12,7 @@ import { packetLimit } from "./packet-limit.js";
 import { secrets } from "./secrets.js";
 import { soak } from "./soak.js";
 import { killApps, removeWorkDir } from "./support/fault-app.js";
-import { ReliabilityReport } from "./support/report.js";
+import { RELIABILITY_RESULT, ReliabilityReport } from "./support/report.js";
 import { twoWriters } from "./two-writers.js";
 
 const started = Date.now();
@@ -32,13 +31,15 @@ afterAll(async () => {
   removeWorkDir();
   const missing = report.missing();
   if (missing.length > 0) {
-    console.warn(`RELIABILITY.md not written: scenario(s) ${missing.join(", ")} did not run to the end`);
+    console.warn(`no reliability report: scenario(s) ${missing.join(", ")} did not run to the end`);
     return;
   }
   const conn = await mysql.createConnection(inject("mysqlUrl")!);
   try {
     const [[row]] = await conn.query<mysql.RowDataPacket[]>("SELECT VERSION() AS version");
-    writeFileSync(join(REPO, "RELIABILITY.md"), report.render({ mysqlVersion: String(row!.version), date: new Date(), wallMs: Date.now() - started }));
+    mkdirSync(RELIABILITY_RESULT.dir, { recursive: true });
+    writeFileSync(RELIABILITY_RESULT.file, report.render({ mysqlVersion: String(row!.version), date: new Date(), wallMs: Date.now() - started }));
+    console.log(`wrote ${RELIABILITY_RESULT.file}; \`npm run faults:write-md\` copies it to RELIABILITY.md`);
   } finally {
     await conn.end();
   }

@@ -1,6 +1,11 @@
-// RELIABILITY.md: the fault suite's figures, written only when every scenario ran and passed.
+// The fault suite's figures, rendered as RELIABILITY.md only when every scenario ran and passed.
 import { cpus } from "node:os";
+import { join } from "node:path";
+import { REPO } from "../../app/support/app-process.js";
 import type { Turn } from "./load.js";
+
+/** Where a complete run leaves its report: untracked (.gitignore), so tests never change a tracked file. */
+export const RELIABILITY_RESULT = { dir: join(REPO, "test/faults/results"), file: join(REPO, "test/faults/results/RELIABILITY.md") };
 
 export interface TurnCounts {
   attempted: number;
@@ -34,7 +39,7 @@ export interface Section {
 export const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-/** The scenarios are the issue's seven points; each records its section as its last step, after its assertions. */
+/** One section per scenario of faults.test.ts (numbered 1 to 7); each records it as its last step, after its assertions. */
 export class ReliabilityReport {
   readonly #sections = new Map<number, Section>();
   readonly #points: readonly number[];
@@ -61,12 +66,14 @@ export class ReliabilityReport {
     return [
       "# Reliability",
       "",
-      "Written by the fault suite (`test/faults/`) at the end of a run in which every scenario ran",
-      "and passed; do not edit it by hand. To run it again (the MySQL kill needs root, for",
+      "Generated from the last run of the fault suite (`test/faults/`) in which every scenario ran and",
+      "passed; do not edit it by hand. The suite writes its report to `test/faults/results/` (untracked);",
+      "`npm run faults:write-md` copies it here. To run it again (the MySQL kill needs root, for",
       "`scripts/mysql-local.sh`):",
       "",
       "```sh",
       "MYSQL_URL=mysql://root@127.0.0.1:3307/agent CI=true npx vitest run test/faults",
+      "npm run faults:write-md",
       "```",
       "",
       `Last run: ${run.date.toISOString().slice(0, 16).replace("T", " ")} UTC · MySQL ${run.mysqlVersion} · Node ${process.version} · ` +
