@@ -137,7 +137,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#message").fill("My name is Robin");
     await page.locator("#message").press("Enter");
     // Some words of the reply, while it is still being written.
-    const partial = (await (await page.waitForFunction(() => document.querySelector("#messages li.streaming p")?.textContent)).jsonValue()) as string;
+    const partial = (await (await page.waitForFunction('document.querySelector("#messages li.streaming p")?.textContent')).jsonValue()) as string;
     await page.locator("#messages li.streaming").waitFor({ state: "detached" });
     const final = (await messages()).at(-1)!;
     expect(final).toMatch(/^Assistant.*Nice to meet you, Robin!/);
@@ -226,13 +226,15 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
       await page.locator("#key-form").waitFor();
       await page.locator("#error", { hasText: "API key" }).waitFor();
       // Its placeholder fits in the field.
-      const overflow = await page.locator("#api-key").evaluate((input: HTMLInputElement) => {
+      // In the page (this file is type-checked without the DOM library): text width minus room.
+      const overflow = await page.evaluate(`(() => {
+        const input = document.getElementById("api-key");
         const style = getComputedStyle(input);
-        const context = document.createElement("canvas").getContext("2d")!;
-        context.font = `${style.fontSize} ${style.fontFamily}`;
+        const context = document.createElement("canvas").getContext("2d");
+        context.font = style.fontSize + " " + style.fontFamily;
         const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
         return context.measureText(input.placeholder).width - room;
-      });
+      })()`);
       expect(overflow).toBeLessThanOrEqual(0);
 
       await page.locator("#api-key").fill(key);
