@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { FileCheckpointer, MemoryCheckpointer, mysqlCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { freshDatabase } from "../support/databases.js";
-import { sayStreaming } from "./support/event-stream.js";
+import { hangUpAfterFirstChunk, sayStreaming } from "./support/event-stream.js";
 import { request, say, startTestApp, type JsonResponse, type TestApp } from "./support/in-process-app.js";
 import { CancellableModel } from "./support/models.js";
 
@@ -103,17 +103,7 @@ describe.each(stores)("API features on the $name store", (store) => {
       await say(app.url, "stream-gone", "My name is Alex");
       const before = (await request(app.url, "GET", "/threads/stream-gone")).body.checkpointId;
       const cancelledBefore = model.cancelled;
-      const abort = new AbortController();
-      const response = await fetch(`${app.url}/threads/stream-gone/messages`, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "text/event-stream" },
-        body: JSON.stringify({ content: "Who am I?" }),
-        signal: abort.signal,
-      });
-      const reader = response.body!.getReader();
-      const first = new TextDecoder().decode((await reader.read()).value);
-      expect(first).toContain("event: token");
-      abort.abort();
+      expect(await hangUpAfterFirstChunk(app.url, "stream-gone", "Who am I?")).toContain("event: token");
       await expect.poll(() => model.cancelled, { timeout: 5000 }).toBe(cancelledBefore + 1);
       // Longer than the rest of the reply would have taken to stream and be saved.
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { OpenAIModel } from "../../app/models/openai.js";
-import { sayStreaming } from "./support/event-stream.js";
+import { hangUpAfterFirstChunk, sayStreaming } from "./support/event-stream.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
 
 interface ChatRequest {
@@ -199,16 +199,7 @@ describe("OpenAIModel against a fake chat-completions server", () => {
 
   it("a client that hangs up mid-stream cancels the request to the provider; nothing is stored", async () => {
     fake.hangMidStream = true;
-    const abort = new AbortController();
-    const response = await fetch(`${app.url}/threads/llm-gone/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ content: "hello" }),
-      signal: abort.signal,
-    });
-    const reader = response.body!.getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: token");
-    abort.abort();
+    expect(await hangUpAfterFirstChunk(app.url, "llm-gone", "hello")).toContain("event: token");
     await expect.poll(() => fake.abandoned, { timeout: 5000 }).toBe(1);
     expect(await app.checkpointer.exists("llm-gone")).toBe(false);
   });

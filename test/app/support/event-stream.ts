@@ -30,6 +30,20 @@ export async function sayStreaming(baseUrl: string, threadId: string, content: s
   return { status: response.status, headers: response.headers, events: isStream ? parseEvents(text) : [], text };
 }
 
+/** Starts a streamed turn, reads its first chunk of events, then hangs up (as a closed tab does). */
+export async function hangUpAfterFirstChunk(baseUrl: string, threadId: string, content: string): Promise<string> {
+  const abort = new AbortController();
+  const response = await fetch(`${baseUrl}/threads/${encodeURIComponent(threadId)}/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    body: JSON.stringify({ content }),
+    signal: abort.signal,
+  });
+  const first = new TextDecoder().decode((await response.body!.getReader().read()).value);
+  abort.abort();
+  return first;
+}
+
 /**
  * One request with the path sent exactly as given (fetch would resolve `%2E%2E` as `..`) and an
  * optional raw body with no content type unless one is in `headers`.
