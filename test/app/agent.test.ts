@@ -136,4 +136,25 @@ describe("runTurn (the agent loop)", () => {
     await runTurn(agent(new DemoModel(), { checkpointEveryNIterations: 1 }), emptyState(), "what time is it", checkpoint);
     expect(seen).toEqual([["user", "assistant", "tool"]]);
   });
+
+  it("lets an observer follow a turn: each tool step, then the reply's text piece by piece", async () => {
+    const events: string[] = [];
+    const observer = { signal: new AbortController().signal, onToken: (text: string) => events.push(text), onTool: (step: object) => events.push(JSON.stringify(step)) };
+    const { reply } = await runTurn(agent(new DemoModel({ tokenDelayMs: 0 })), emptyState(), "calculate 2+3", undefined, observer);
+    expect(events[0]).toBe(JSON.stringify({ name: "calculator", arguments: '{"expression":"2+3"}', result: "2+3 = 5" }));
+    expect(events.length).toBeGreaterThan(3);
+    expect(events.slice(1).join("")).toBe(reply);
+    // A turn that gives up streams what it says too.
+    const looping: Model = { name: "looping", complete: async () => ({ content: "", toolCalls: [{ id: "c", name: "calculator", arguments: '{"expression":"1"}' }] }) };
+    const tokens: string[] = [];
+    const gaveUp = await runTurn(agent(looping, { maxIterations: 1 }), emptyState(), "loop", undefined, { ...observer, onToken: (t) => tokens.push(t) });
+    expect(tokens.join("")).toBe(gaveUp.reply);
+  });
+
+  it("ends with the signal's reason when the observer's signal is aborted mid-reply", async () => {
+    const stop = new AbortController();
+    const reason = new Error("the client disconnected");
+    const observer = { signal: stop.signal, onToken: () => stop.abort(reason), onTool: () => {} };
+    await expect(runTurn(agent(new DemoModel({ tokenDelayMs: 0 })), emptyState(), "hello", undefined, observer)).rejects.toBe(reason);
+  });
 });
