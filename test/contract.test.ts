@@ -461,6 +461,19 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         expect(list[0]!.updatedAt.getTime() - list[1]!.updatedAt.getTime()).toBe(5000);
         expect(await cp.listWithMetadata({ limit: 1 })).toHaveLength(1);
       });
+
+      it("pages the listing with metadata by prefix and cursor, as listThreads does", async () => {
+        const cp = await make();
+        for (const id of ["p_1", "p_2", "p_3", "px4", "q_5"]) {
+          await cp.save(conversation(id), id, { metadata: { id } });
+          clock.advanceSeconds(1);
+        }
+        const first = await cp.listWithMetadata({ prefix: "p_", limit: 2 });
+        expect(first.map((s) => [s.threadId, s.metadata.id])).toEqual([["p_3", "p_3"], ["p_2", "p_2"]]);
+        const rest = await cp.listWithMetadata({ prefix: "p_", limit: 2, cursor: "p_2" });
+        expect(rest.map((s) => s.threadId)).toEqual(["p_1"]);
+        await expectCode(cp.listWithMetadata({ cursor: "no-such-thread" }), "INVALID_INPUT");
+      });
     });
 
     describe("vacuum", () => {
@@ -524,6 +537,22 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         await expectCode(cp.copyThread("src", "dest"), "CONFLICT");
         expect(await cp.load("dest")).toEqual(conversation("d"));
       });
+
+      it("copies the history up to a checkpoint, which becomes the branch's latest", async () => {
+        const cp = await make();
+        const ids: string[] = [];
+        for (const n of [1, 2, 3]) ids.push(await cp.save(conversation(`${n}`), "src", { metadata: { n } }));
+        expect(await cp.copyThread("src", "branch", { checkpointId: ids[1] })).toBe(true);
+        expect(await cp.listCheckpoints("branch")).toEqual([ids[1], ids[0]]);
+        expect(await cp.load("branch")).toEqual(conversation("2"));
+        expect((await cp.getMetadata("branch"))!).toMatchObject({ checkpointId: ids[1], parentCheckpointId: ids[0], metadata: { n: 2 } });
+        expect((await cp.listWithMetadata({ prefix: "branch" }))[0]).toMatchObject({ checkpointId: ids[1], metadata: { n: 2 } });
+        // The branch lives on from there; the source keeps its whole history.
+        await cp.save(conversation("2", "new"), "branch", { parentCheckpointId: ids[1] });
+        expect(await cp.listCheckpoints("src")).toEqual([...ids].reverse());
+        expect(await cp.copyThread("src", "nothing", { checkpointId: "no-such-checkpoint" })).toBe(false);
+        expect(await cp.exists("nothing")).toBe(false);
+      });
     });
 
     describe("search", () => {
@@ -551,6 +580,15 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         expect(hits).toHaveLength(3);
         expect(hits[0]!.threadId).toBe("fruit-4");
         expect(hits.map((h) => h.score)).toEqual([...hits.map((h) => h.score)].sort((a, b) => b - a));
+      });
+
+      it("searches only the threads under a prefix, literally", async () => {
+        const cp = await make();
+        await cp.save(conversation("walnut bread"), "a_1");
+        await cp.save(conversation("walnut cake"), "ab1");
+        await cp.save(conversation("walnut pie"), "b_1");
+        expect((await cp.search("walnut", 10, { prefix: "a_" })).map((h) => h.threadId)).toEqual(["a_1"]);
+        expect((await cp.search("walnut", 10, { prefix: "" })).map((h) => h.threadId).sort()).toEqual(["a_1", "ab1", "b_1"]);
       });
     });
 
