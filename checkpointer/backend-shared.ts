@@ -1,6 +1,6 @@
 // What the storage backends (local and MySQL) share, so each rule has one owner.
 import { CheckpointerError } from "./errors.js";
-import type { CheckpointerCapabilities, JsonValue, Metadata } from "./types.js";
+import type { CheckpointerCapabilities, CheckpointWrite, JsonValue, Metadata } from "./types.js";
 
 /** Every capability: what the memory, file and MySQL backends all offer. */
 export function allCapabilities(persistentCheckpointIds: boolean): CheckpointerCapabilities {
@@ -30,6 +30,20 @@ export function conflict(threadId: string, expected: string | null, actual?: str
     "CONFLICT",
     `thread ${JSON.stringify(threadId)} moved on: expected latest checkpoint ${JSON.stringify(expected)}${found}`,
   );
+}
+
+/**
+ * A save naming a checkpoint id the thread already has: when that checkpoint holds the same state
+ * and metadata (and, if the save names a parent, has that parent), the save is a retry of one
+ * whose outcome the caller could not know (its connection died during COMMIT) and succeeds
+ * without writing; anything else is `CONFLICT`.
+ */
+export function savedBefore(write: CheckpointWrite, stored: { document: string; metadata: Metadata; parentCheckpointId: string | null }): void {
+  const same =
+    stored.document === write.document &&
+    canonicalJson(stored.metadata) === canonicalJson(write.metadata) &&
+    (write.parentCheckpointId === undefined || write.parentCheckpointId === stored.parentCheckpointId);
+  if (!same) throw new CheckpointerError("CONFLICT", `checkpoint ${JSON.stringify(write.checkpointId)} already exists in this thread with other content`);
 }
 
 /** JSON with object keys sorted, so equal values have equal text (`1` and `"1"` still differ). */

@@ -11,7 +11,7 @@ import type {
   ThreadPage,
   ThreadSummary,
 } from "./types.js";
-import { allCapabilities, compareCodePoints, conflict, metadataMatches, vacuumCutoff } from "./backend-shared.js";
+import { allCapabilities, compareCodePoints, conflict, metadataMatches, savedBefore, vacuumCutoff } from "./backend-shared.js";
 
 export interface StoredCheckpoint {
   seq: number;
@@ -82,11 +82,14 @@ export class LocalBackend implements StorageBackend {
       // An expired thread is gone as far as callers can tell: start it afresh.
       const record = stored && this.#visible(latest(stored), now) ? stored : undefined;
       const parent = record ? latest(record).checkpointId : null;
+      // Before the compare-and-set: a retried save's parent is no longer the latest.
+      const existing = record?.checkpoints.find((c) => c.checkpointId === write.checkpointId);
+      if (existing) {
+        const blob = await this.#storage.readBlob(write.threadId, existing.seq);
+        return savedBefore(write, { document: blob?.document ?? "", metadata: existing.metadata, parentCheckpointId: existing.parentCheckpointId });
+      }
       if (write.parentCheckpointId !== undefined && write.parentCheckpointId !== parent) {
         throw conflict(write.threadId, write.parentCheckpointId, parent);
-      }
-      if (record?.checkpoints.some((c) => c.checkpointId === write.checkpointId)) {
-        throw new CheckpointerError("CONFLICT", `checkpoint ${JSON.stringify(write.checkpointId)} already exists in this thread`);
       }
       // Seqs are never reused, even when an expired thread restarts: old blobs may still be on disk.
       const seq = stored?.nextSeq ?? 1;

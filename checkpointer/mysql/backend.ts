@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { allCapabilities, canonicalJson, conflict, metadataMatches, vacuumCutoff } from "../backend-shared.js";
-import { CheckpointerError } from "../errors.js";
+import { allCapabilities, canonicalJson, conflict, metadataMatches, savedBefore, vacuumCutoff } from "../backend-shared.js";
+import { CheckpointerError, isCheckpointerError } from "../errors.js";
 import { snippet } from "../search-text.js";
 import type { CheckpointerCapabilities, CheckpointInfo, CheckpointWrite, JsonValue, Metadata, SearchHit, StorageBackend, ThreadPage, ThreadSummary } from "../types.js";
 import type { MySQLConfig } from "./config.js";
@@ -78,17 +78,26 @@ export class MySQLBackend implements StorageBackend {
     const expiresAt = this.config.ttlSeconds === undefined ? null : new Date(now + this.config.ttlSeconds * 1000);
     const metadata = JSON.stringify(write.metadata);
     const checkParent = write.parentCheckpointId !== undefined;
-    await this.database.transaction(async (tx) => {
-      await tx.run(this.#sql.saveThread, [write.threadId, write.checkpointId, new Date(now), expiresAt, metadata, metadataIndex(write.metadata)]);
-      const inserted = await tx.run(this.#sql.saveCheckpoint, [
-        write.document,
-        write.text,
-        write.threadId,
-        checkParent ? 1 : 0,
-        write.parentCheckpointId ?? null,
-      ]);
-      if (inserted.affectedRows === 0) throw conflict(write.threadId, write.parentCheckpointId ?? null);
-    });
+    try {
+      await this.database.transaction(async (tx) => {
+        await tx.run(this.#sql.saveThread, [write.threadId, write.checkpointId, new Date(now), expiresAt, metadata, metadataIndex(write.metadata)]);
+        const inserted = await tx.run(this.#sql.saveCheckpoint, [
+          write.document,
+          write.text,
+          write.threadId,
+          checkParent ? 1 : 0,
+          write.parentCheckpointId ?? null,
+        ]);
+        if (inserted.affectedRows === 0) throw conflict(write.threadId, write.parentCheckpointId ?? null);
+      });
+    } catch (error) {
+      // A duplicate id or a lost compare-and-set may be this very save, committed by an earlier
+      // try whose connection died during COMMIT: looked up only then, so saves cost no extra read.
+      if (!isCheckpointerError(error, "CONFLICT")) throw error;
+      const [stored] = await this.database.select(this.#sql.savedCheckpoint, [write.threadId, write.checkpointId]);
+      if (!stored) throw error;
+      savedBefore(write, { document: stored.state.toString("utf8"), metadata: stored.metadata, parentCheckpointId: stored.parent_checkpoint_id });
+    }
   }
 
   async load(threadId: string, checkpointId?: string): Promise<string | null> {

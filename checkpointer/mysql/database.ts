@@ -2,7 +2,7 @@ import mysql from "mysql2/promise";
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { CheckpointerError } from "../errors.js";
 import type { MySQLConfig } from "./config.js";
-import { isAccessDenied, isMissingTable, isRetryable, toCheckpointerError } from "./errors.js";
+import { isAccessDenied, isMissingTable, isReadOnly, isRetryable, toCheckpointerError } from "./errors.js";
 import { query, type Param, type Query, type SqlRunner } from "./query.js";
 import {
   MIGRATIONS,
@@ -110,6 +110,8 @@ export class MySQLDatabase implements SqlRunner {
         } catch {
           broken = true; // the connection is gone; the server rolled back for us
         }
+        // The next connection goes through Router (or DNS) to the current primary.
+        if (isReadOnly(error)) broken = true;
         if (attempt < TRANSACTION_ATTEMPTS && isRetryable(error)) continue;
         throw toCheckpointerError(error, this.#maxAllowedPacket);
       } finally {

@@ -28,12 +28,25 @@ const UNAVAILABLE = new Set([
   "ER_CLIENT_INTERACTION_TIMEOUT",
   "ER_SERVER_OFFLINE_MODE",
   "ER_OPTION_PREVENTS_STATEMENT", // read-only replica (super_read_only)
+  // Group Replication, while the primary changes or after this member left the group: the
+  // transaction was rolled back, and the next try (through MySQL Router) reaches the new primary.
+  "ER_OPERATION_NOT_ALLOWED_WHILE_PRIMARY_CHANGE_IS_RUNNING",
+  "ER_RUN_HOOK_ERROR",
+  "ER_TRANSACTION_ROLLBACK_DURING_COMMIT",
 ]);
 
 /** Errors after which the whole transaction was rolled back and may simply be run again. */
 export function isRetryable(error: unknown): boolean {
   const code = (error as DriverError)?.code;
   return code === "ER_LOCK_DEADLOCK" || code === "ER_LOCK_WAIT_TIMEOUT";
+}
+
+/**
+ * The server is read-only (super_read_only): a demoted primary, or a replica that a stale DNS name
+ * or a static proxy still points at. It stays so, so its connections are not worth keeping.
+ */
+export function isReadOnly(error: unknown): boolean {
+  return (error as DriverError)?.code === "ER_OPTION_PREVENTS_STATEMENT";
 }
 
 export function isDuplicateKey(error: unknown): boolean {

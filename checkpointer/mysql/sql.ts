@@ -123,6 +123,10 @@ FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBL
     lockThread: query<{ latest_seq: number }>(`SELECT latest_seq FROM ${threads} WHERE thread_id = ? FOR UPDATE`),
     lockThreadShared: query<{ latest_seq: number }>(`SELECT t.latest_seq FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")} FOR SHARE`),
     lockThreadExpiry: query<{ expires_at: Date | null }>(`SELECT t.expires_at FROM ${threads} t WHERE t.thread_id = ? FOR UPDATE`),
+    /** A checkpoint as a retried save compares it, expired or not. */
+    savedCheckpoint: query<{ state: Buffer; metadata: Metadata; parent_checkpoint_id: string | null }>(
+      `SELECT state, metadata, parent_checkpoint_id FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`,
+    ),
     checkpointSeq: query<{ seq: number }>(`SELECT seq FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`),
     deleteCheckpoint: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND seq = ?`,
     newestCheckpoint: query<InfoRow & { seq: number; expires_at: Date | null }>(`SELECT seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata
