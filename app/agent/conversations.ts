@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { CheckpointerError, isCheckpointerError, type Checkpointer, type Metadata, type SearchHit } from "../../checkpointer/index.js";
@@ -7,6 +8,9 @@ import { emptyState, type AgentState } from "./state.js";
 
 /** Tries to read a thread whose latest checkpoint is being deleted under us. */
 const READ_ATTEMPTS = 3;
+
+/** How long a turn retries one store call that fails UNAVAILABLE (a failover, a reconnect), by default. */
+const UNAVAILABLE_RETRY_MS = 5_000;
 
 /** The longest thread id the checkpointer stores. */
 const MAX_STORED_ID_CHARS = 255;
@@ -59,6 +63,12 @@ export interface RetryPolicy {
   attempts: number;
   /** The first backoff; it doubles per try (up to a second) and is jittered. */
   baseDelayMs: number;
+  /**
+   * How long a turn keeps retrying a store call that fails UNAVAILABLE before answering 503
+   * (default 5 s): a MySQL failover takes seconds. Saves are retried with the same checkpoint
+   * id, so a commit whose outcome was unknown is neither lost nor applied twice.
+   */
+  unavailableMs?: number;
 }
 
 /**
@@ -69,7 +79,8 @@ export interface RetryPolicy {
  *
  * A turn is load → run → save with `parentCheckpointId` (compare-and-set): when another
  * replica saved the thread in between, the save writes nothing and the turn runs again on the
- * new state. Within this process, turns on one thread also queue behind each other.
+ * new state. Within this process, turns on one thread also queue behind each other. Store calls
+ * that fail UNAVAILABLE are retried for a bounded time (`RetryPolicy.unavailableMs`).
  */
 export class Conversations {
   readonly #checkpointer: Checkpointer<AgentState>;
@@ -205,7 +216,7 @@ export class Conversations {
 
   async #sendWithRetries(threadId: string, content: string, observer?: TurnObserver): Promise<{ checkpointId: string; reply: string }> {
     for (let attempt = 1; ; attempt++) {
-      const latest = await this.#get(threadId);
+      const latest = await this.#whileUnavailable(threadId, () => this.#get(threadId));
       let parent = latest?.checkpointId ?? null;
       let savedMidTurn = false;
       // A followed (streamed) turn is saved once, at the end: nothing is stored if it is abandoned.
@@ -239,6 +250,23 @@ export class Conversations {
       model: this.#agent.model.name,
       step,
     };
-    return this.#checkpointer.save(state, threadId, { parentCheckpointId: parent, metadata });
+    // One id for every try: a retry of a save that did commit is then taken as done (see the contract).
+    const checkpointId = randomUUID();
+    return this.#whileUnavailable(threadId, () => this.#checkpointer.save(state, threadId, { checkpointId, parentCheckpointId: parent, metadata }));
+  }
+
+  /** Runs `work` again while it fails UNAVAILABLE, with growing pauses, for at most `unavailableMs`. */
+  async #whileUnavailable<T>(threadId: string, work: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.#retry.unavailableMs ?? UNAVAILABLE_RETRY_MS);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        const delay = Math.min(1000, 50 * 2 ** (attempt - 1)) * (0.5 + Math.random());
+        if (!isCheckpointerError(error, "UNAVAILABLE") || Date.now() + delay > deadline) throw error;
+        this.#logger.warn({ threadId, attempt, delayMs: Math.round(delay), error: error.message }, "the store is unavailable; trying again");
+        await sleep(delay);
+      }
+    }
   }
 }
