@@ -164,12 +164,16 @@ function editMessage(item, message, before) {
   });
 }
 
+// Nothing to delete or fork until the first message is saved, nor while a turn is on its way.
+function enableThreadActions(enabled) {
+  $("delete-thread").disabled = !enabled;
+  $("fork-submit").disabled = !enabled;
+}
+
 function renderThreadHeader(title, saved) {
   $("thread-title").textContent = title || "New conversation";
   $("thread-id").textContent = currentThread;
-  // Nothing to delete or fork until the first message is saved.
-  $("delete-thread").disabled = !saved;
-  $("fork-submit").disabled = !saved;
+  enableThreadActions(saved);
   location.hash = encodeURIComponent(currentThread);
 }
 
@@ -225,7 +229,9 @@ async function openThread(threadId, { isNew = false } = {}) {
 
 /** Sends a message and shows the reply as it streams; then shows the turn as stored. */
 async function send(content) {
+  const saved = !$("delete-thread").disabled;
   $("send").disabled = true;
+  enableThreadActions(false);
   showError(null);
   $("empty").hidden = true;
   renderMessage({ role: "user", content });
@@ -248,6 +254,7 @@ async function send(content) {
     await openThread(currentThread); // the turn exactly as stored, with its checkpoint's actions
   } catch (error) {
     reply.remove();
+    enableThreadActions(saved);
     showError(error);
   } finally {
     $("send").disabled = false;

@@ -53,6 +53,8 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
+  // A reply shows while it streams; the turn is saved once the streaming bubble is replaced.
+  const turnSaved = () => page.locator("#messages li.streaming").waitFor({ state: "detached" });
   // Each message's text without its action buttons.
   const messages = () =>
     page.locator("#messages li").evaluateAll((items) => items.map((li) => [...li.children].filter((c) => !c.matches(".actions")).map((c) => c.textContent).join("")));
@@ -74,6 +76,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#message").fill("Who am I?");
     await page.locator("#message").press("Enter");
     await page.locator("#messages li.assistant", { hasText: "You are Alex" }).waitFor();
+    await turnSaved();
     expect(await messages()).toHaveLength(4);
 
     // Fork: the page switches to the new thread, which has the whole history, and lists it.
@@ -89,6 +92,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#message").fill("My name is Sam");
     await page.locator("#send").click();
     await page.locator("#messages li.assistant", { hasText: "Nice to meet you, Sam" }).waitFor();
+    await turnSaved();
     expect((await request(app.url, "GET", "/threads/seeded-thread")).body.messages).toHaveLength(4);
     expect((await request(app.url, "GET", "/threads/forked-thread")).body.messages).toHaveLength(6);
   });
@@ -102,6 +106,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#message").fill("Calculate (2+3)*4");
     await page.locator("#send").click();
     await page.locator("#messages li.assistant", { hasText: "(2+3)*4 = 20" }).waitFor();
+    await turnSaved();
     expect(await messages()).toEqual([
       "YouCalculate (2+3)*4",
       'callscalculator({"expression":"(2+3)*4"})',
@@ -138,7 +143,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#message").press("Enter");
     // Some words of the reply, while it is still being written.
     const partial = (await (await page.waitForFunction('document.querySelector("#messages li.streaming p")?.textContent')).jsonValue()) as string;
-    await page.locator("#messages li.streaming").waitFor({ state: "detached" });
+    await turnSaved();
     const final = (await messages()).at(-1)!;
     expect(final).toMatch(/^Assistant.*Nice to meet you, Robin!/);
     expect(final.startsWith(`Assistant${partial}`)).toBe(true);
@@ -166,7 +171,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.getByLabel("Edited message").fill("Call me Kim");
     await page.getByRole("button", { name: "Resend", exact: true }).click();
     await page.locator("#messages li.assistant", { hasText: "Nice to meet you, Kim" }).waitFor();
-    await page.locator("#messages li.streaming").waitFor({ state: "detached" });
+    await turnSaved();
     const branchId = (await page.locator("#thread-id").textContent())!;
     expect(branchId).toMatch(/^chat-/);
     const users = (await request(app.url, "GET", `/threads/${branchId}`)).body.messages.filter((m: { role: string }) => m.role === "user");
@@ -244,6 +249,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
       await page.locator("#message").fill("Who am I?");
       await page.locator("#send").click();
       await page.locator("#messages li.assistant", { hasText: "You are Alex" }).waitFor();
+      await turnSaved();
 
       await page.reload();
       await page.locator("#threads a", { hasText: "mine" }).waitFor();
