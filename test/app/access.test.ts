@@ -71,13 +71,15 @@ describe("API keys", () => {
     expect((await say(KEY_B, "shared-name", "Who am I?")).body.reply.content).toContain("Sam");
   });
 
-  it("one key can neither read, list, fork nor delete another's threads", async () => {
+  it("one key can neither read (at any checkpoint), list, search, fork nor delete another's threads", async () => {
     const secret = await say(KEY_A, "a-secret", "my secret plan");
     expect(secret.status).toBe(200);
     for (const [method, path, body] of [
       ["GET", threadPath("a-secret")],
       ["GET", threadPath("a-secret", "/checkpoints")],
       ["POST", threadPath("a-secret", "/fork"), { to: "stolen" }],
+      ["GET", `${threadPath("a-secret")}?checkpointId=${encodeURIComponent(secret.body.checkpointId)}`],
+      ["POST", threadPath("a-secret", "/fork"), { to: "stolen", checkpointId: secret.body.checkpointId }],
       ["DELETE", threadPath("a-secret")],
     ] as const) {
       const res = await api(KEY_B, method, path, body);
@@ -86,6 +88,10 @@ describe("API keys", () => {
     }
     expect(ids((await api(KEY_B, "GET", "/threads?limit=100")).body.threads)).not.toContain("a-secret");
     expect((await api(KEY_B, "GET", "/threads?prefix=a-")).body.threads).toEqual([]);
+    expect((await api(KEY_B, "GET", "/search?q=secret")).body.hits).toEqual([]);
+    expect(ids((await api(KEY_A, "GET", "/search?q=secret")).body.hits)).toEqual(["a-secret"]);
+    // Its thread id is no cursor for another key.
+    expect((await api(KEY_B, "GET", "/threads?cursor=a-secret")).status).toBe(400);
 
     // Forking onto the other key's thread id makes the caller's own thread of that name.
     await say(KEY_B, "b-own", "mine");
