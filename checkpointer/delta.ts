@@ -1,0 +1,115 @@
+/**
+ * Delta checkpoints: a checkpoint stored as what changed since its parent, so a turn costs what
+ * the turn adds rather than the whole conversation. Generic over documents: a splice of the
+ * parent's serialised bytes (its first `prefix` and last `suffix` bytes kept, `middle` between).
+ * A conversation that appends a message keeps everything but the closing brackets.
+ */
+export interface Splice {
+  prefix: number;
+  suffix: number;
+  middle: Buffer;
+}
+
+/** The splice that turns `parent` into `next`: longest common prefix, then longest common suffix of the rest. */
+export function spliceOf(parent: Buffer, next: Buffer): Splice {
+  const limit = Math.min(parent.length, next.length);
+  const prefix = longestCommon(limit, (n) => parent.compare(next, 0, n, 0, n) === 0);
+  const suffix = longestCommon(limit - prefix, (n) => parent.compare(next, next.length - n, next.length, parent.length - n, parent.length) === 0);
+  return { prefix, suffix, middle: next.subarray(prefix, next.length - suffix) };
+}
+
+/**
+ * A snapshot with its chain of splices applied, in order. The document is kept as a list of
+ * pieces (views, no copies) and put together once at the end: applying each splice to a whole
+ * document would copy the conversation once per delta.
+ */
+export function applyChain(snapshot: Buffer, splices: readonly Splice[]): Buffer {
+  let pieces: Buffer[] = [snapshot];
+  let length = snapshot.length;
+  for (const splice of splices) {
+    if (splice.prefix + splice.suffix > length) throw new RangeError("splice does not fit its parent");
+    pieces = [...cut(pieces, 0, splice.prefix), splice.middle, ...cut(pieces, length - splice.suffix, length)];
+    length = splice.prefix + splice.middle.length + splice.suffix;
+  }
+  return Buffer.concat(pieces, length);
+}
+
+/** The pieces covering bytes [from, to) of the document they make up. */
+function cut(pieces: readonly Buffer[], from: number, to: number): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const piece of pieces) {
+    const end = at + piece.length;
+    if (end > from && at < to) out.push(from <= at && end <= to ? piece : piece.subarray(Math.max(from, at) - at, Math.min(to, end) - at));
+    if (end >= to) break;
+    at = end;
+  }
+  return out;
+}
+
+/** Bytes a splice stores (its two lengths are columns of their own). */
+export const spliceBytes = (splice: Splice): number => splice.middle.length;
+
+/**
+ * The largest n ≤ limit for which `same(n)` holds (it holds for every smaller n too), found by
+ * bisection: a few dozen native compares instead of a loop over every byte in JS.
+ */
+function longestCommon(limit: number, same: (n: number) => boolean): number {
+  let low = 0;
+  let high = limit;
+  while (low < high) {
+    const mid = (low + high + 1) >>> 1;
+    if (same(mid)) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+/**
+ * The text a checkpoint adds to full-text search: the lines of `text` from the first one that
+ * differs from `parentText` to the end. Whole lines, so no word is cut in two; a conversation's
+ * search text is one message a line, so a turn indexes just its own messages.
+ */
+export function newText(parentText: string, text: string): string {
+  const limit = Math.min(parentText.length, text.length);
+  let same = 0;
+  while (same < limit && parentText.charCodeAt(same) === text.charCodeAt(same)) same++;
+  if (same === text.length) return ""; // the same text, or lines removed from its end
+  // The parent ended exactly where a line of the text ends: the new lines start after it.
+  if (same === parentText.length && text.charCodeAt(same) === 10) return text.slice(same + 1);
+  return text.slice(text.lastIndexOf("\n", same - 1) + 1);
+}
+
+/** What a load of a checkpoint reads: its snapshot and the deltas after it. */
+export interface Chain {
+  snapshotBytes: number;
+  /** Bytes of the deltas after the snapshot, this checkpoint's included. */
+  deltaBytes: number;
+  /** Deltas after the snapshot, this checkpoint's included (0 for a snapshot). */
+  deltas: number;
+}
+
+/** Deltas a load may have to apply after its snapshot. */
+export const MAX_CHAIN_DELTAS = 1024;
+
+/**
+ * Whether a child of a checkpoint with chain `parent` is stored as `splice` rather than whole.
+ * A snapshot is written when the delta is not smaller than the document, when the deltas since
+ * the last snapshot would add up to more than that snapshot, when the chain is long, or when the
+ * document shrank below half its snapshot. So a load reads at most 2× its snapshot, which is at
+ * most 2× its own document, in at most 1 + MAX_CHAIN_DELTAS rows: at most 4× the document's bytes.
+ * For a growing conversation each snapshot is at least twice the one before, so everything stored
+ * adds up to about 2× the final document (see the README's "Delta checkpoints").
+ */
+export function chainAfter(parent: Chain, documentBytes: number, splice: Splice): Chain | null {
+  const bytes = spliceBytes(splice);
+  const deltaBytes = parent.deltaBytes + bytes;
+  const keep =
+    bytes < documentBytes &&
+    parent.deltas < MAX_CHAIN_DELTAS &&
+    deltaBytes <= parent.snapshotBytes &&
+    documentBytes * 2 >= parent.snapshotBytes;
+  return keep ? { snapshotBytes: parent.snapshotBytes, deltaBytes, deltas: parent.deltas + 1 } : null;
+}
+
+export const snapshotChain = (documentBytes: number): Chain => ({ snapshotBytes: documentBytes, deltaBytes: 0, deltas: 0 });
