@@ -55,7 +55,7 @@ interface OpRow extends Summary {
 }
 
 /** A checkpointer as a contender: saves append to the worker's own thread; loads read the worker's two-checkpoint thread. */
-function checkpointerContender(name: string, cp: Checkpointer<AgentState>, state: AgentState, size: SizeName): Contender {
+export function checkpointerContender(name: string, cp: Checkpointer<AgentState>, state: AgentState, size: SizeName): Contender {
   const firstIds: string[] = [];
   const thread = (kind: string, w: number) => `${name}-${kind}-${size}-${w}`;
   return {
@@ -112,7 +112,7 @@ function rawContender(cp: MySQLCheckpointer<AgentState>, state: AgentState, size
 }
 
 /** Runs every op of every contender, interleaved: contenders take turns op by op (c=1) or round by round (c=16). */
-async function measure(contenders: Contender[], op: Op, concurrency: number, plan: Plan, size: SizeName): Promise<Map<string, Summary>> {
+export async function measure(contenders: Contender[], op: Op, concurrency: number, plan: Plan, size: SizeName): Promise<Map<string, Summary>> {
   const samples = new Map(contenders.map((c) => [c.name, new Samples()]));
   if (concurrency === 1) {
     for (let i = 0; i < plan.serial[size]; i++) {

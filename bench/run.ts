@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,scale,app]`: every part in one run,
+// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,scale,app,cluster]`: every part (but cluster) in one run,
 // on a fresh database of the MySQL server in MYSQL_URL (dropped at the end). Prints tables,
 // writes bench/results/<time>.json, and with --write-md the generated part of BENCHMARKS.md.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -6,6 +6,7 @@ import { freshDatabase } from "../test/support/databases.js";
 import type { BenchContext, PartResult } from "./context.js";
 import { describeMachine } from "./machine.js";
 import { runAppLoad } from "./app-load.js";
+import { runCluster } from "./cluster.js";
 import { writeMarkdown } from "./markdown.js";
 import { runOps } from "./ops.js";
 import { runPeers } from "./peers.js";
@@ -17,7 +18,10 @@ const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
   peers: runPeers,
   app: runAppLoad,
   scale: runScale,
+  cluster: runCluster,
 };
+// It starts a private InnoDB Cluster (root, about two minutes): only when --only names it.
+const OPT_IN = new Set(["cluster"]);
 
 const DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3307/agent";
 const DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -26,7 +30,7 @@ function parseArgs(argv: string[]) {
   const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
   const unknown = only?.filter((p) => !PARTS[p]) ?? [];
   if (unknown.length > 0) throw new Error(`unknown part(s) ${unknown.join(", ")}; known: ${Object.keys(PARTS).join(", ")}`);
-  return { quick: argv.includes("--quick"), writeMd: argv.includes("--write-md"), parts: only ?? Object.keys(PARTS) };
+  return { quick: argv.includes("--quick"), writeMd: argv.includes("--write-md"), parts: only ?? Object.keys(PARTS).filter((p) => !OPT_IN.has(p)) };
 }
 
 async function main(): Promise<number> {
