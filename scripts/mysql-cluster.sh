@@ -183,33 +183,17 @@ start_router() {
   local dir="$cluster_dir/router" destinations="" m
   for m in "${members[@]}"; do destinations+="${destinations:+,}127.0.0.1:$(port_of "$m")"; done
   mkdir -p "$root_fs$dir"
-  # PASSTHROUGH: TLS, when a client asks for it, is between the client and the member.
-  cat >"$root_fs$dir/mysqlrouter.conf" <<EOF
-[DEFAULT]
-logging_folder=$dir
-runtime_folder=$dir
-data_folder=$dir
-pid_file=$dir/mysqlrouter.pid
-
-[logger]
-level=INFO
-
-[routing:rw]
-bind_address=127.0.0.1
-bind_port=$router_port
-destinations=$destinations
-routing_strategy=first-available
-protocol=classic
-client_ssl_mode=PASSTHROUGH
-
-[routing:ro]
-bind_address=127.0.0.1
-bind_port=$router_ro_port
-destinations=$destinations
-routing_strategy=round-robin
-protocol=classic
-client_ssl_mode=PASSTHROUGH
-EOF
+  # One route section; PASSTHROUGH: TLS, when a client asks for it, is between it and the member.
+  route() {
+    printf '\n[routing:%s]\nbind_address=127.0.0.1\nbind_port=%s\ndestinations=%s\nrouting_strategy=%s\n' "$1" "$2" "$destinations" "$3"
+    printf 'protocol=classic\nclient_ssl_mode=PASSTHROUGH\n'
+  }
+  {
+    printf '[DEFAULT]\nlogging_folder=%s\nruntime_folder=%s\ndata_folder=%s\npid_file=%s/mysqlrouter.pid\n' "$dir" "$dir" "$dir" "$dir"
+    printf '\n[logger]\nlevel=INFO\n'
+    route rw "$router_port" first-available
+    route ro "$router_ro_port" round-robin
+  } >"$root_fs$dir/mysqlrouter.conf"
   rm -f "$root_fs$dir/mysqlrouter.pid"
   setsid chroot "$root_fs" mysqlrouter --user=root -c "$dir/mysqlrouter.conf" </dev/null >"$root_fs$dir/stdout.log" 2>&1 &
   for _ in $(seq 1 60); do

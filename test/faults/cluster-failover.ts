@@ -54,21 +54,27 @@ export function clusterFailover(report: ReliabilityReport): void {
 
     it("keeps every acknowledged turn once; serves again within 30 s; answers 503/409, never 500 or a hang; the old primary catches up", async () => {
       const load = startLoad({ url: app.url, threads: THREADS, concurrency: 8 });
-      await until(() => acknowledged(load.turns).length >= 150, 60_000, "150 turns before the kill");
+      // A wait that times out says what the app answered meanwhile and what it logged last.
+      const waitFor = (what: string, condition: () => boolean | Promise<boolean>, ms = 120_000) =>
+        until(condition, ms, what).catch((error: Error) => {
+          const statuses = [...new Set(load.turns.map((t) => t.status))].map((s) => `${load.turns.filter((t) => t.status === s).length}× ${s}`);
+          throw new Error(`${error.message}; answers so far: ${statuses.join(", ")}; the app's last lines:\n${app.output().split("\n").slice(-5).join("\n")}`);
+        });
+      await waitFor("100 turns before the kill", () => acknowledged(load.turns).length >= 100);
 
       const firstPrimary = await cluster.primary();
       const killedPort = await cluster.killPrimary();
       const killedAt = Date.now();
       const servedAgain = () => acknowledged(load.turns).find((t) => t.startedAt > killedAt);
-      await until(() => servedAgain() !== undefined, SERVE_AGAIN_MS + REQUEST_TIMEOUT_MS, "a turn acknowledged after the kill");
+      await waitFor("a turn acknowledged after the kill", () => servedAgain() !== undefined, SERVE_AGAIN_MS + REQUEST_TIMEOUT_MS);
       const servingAt = servedAgain()!.endedAt;
       const newPrimary = await cluster.primary();
-      await until(() => acknowledged(load.turns).filter((t) => t.startedAt > servingAt).length >= 150, 60_000, "150 turns on the new primary");
+      await waitFor("100 turns on the new primary", () => acknowledged(load.turns).filter((t) => t.startedAt > servingAt).length >= 100);
 
       const rejoinStarted = Date.now();
       await cluster.rejoin();
       const rejoinedAt = Date.now();
-      await until(() => acknowledged(load.turns).filter((t) => t.startedAt > rejoinedAt).length >= 100, 60_000, "100 turns after the rejoin");
+      await waitFor("100 turns after the rejoin", () => acknowledged(load.turns).filter((t) => t.startedAt > rejoinedAt).length >= 100);
       load.stop();
       const turns = await load.done;
 
