@@ -66,18 +66,14 @@ function longestCommon(limit: number, same: (n: number) => boolean): number {
 }
 
 /**
- * The text a checkpoint adds to full-text search: the lines of `text` from the first one that
- * differs from `parentText` to the end. Whole lines, so no word is cut in two; a conversation's
- * search text is one message a line, so a turn indexes just its own messages.
+ * The search text a checkpoint adds to its parent's: the lines after the parent's text, when the
+ * text only grew by whole lines (a conversation that gained messages); null when lines changed or
+ * went, and the checkpoint must index its whole text again.
  */
-export function newText(parentText: string, text: string): string {
-  const limit = Math.min(parentText.length, text.length);
-  let same = 0;
-  while (same < limit && parentText.charCodeAt(same) === text.charCodeAt(same)) same++;
-  if (same === text.length) return ""; // the same text, or lines removed from its end
-  // The parent ended exactly where a line of the text ends: the new lines start after it.
-  if (same === parentText.length && text.charCodeAt(same) === 10) return text.slice(same + 1);
-  return text.slice(text.lastIndexOf("\n", same - 1) + 1);
+export function appendedText(parentText: string, text: string): string | null {
+  if (text === parentText) return "";
+  if (parentText === "") return text;
+  return text.startsWith(parentText) && text.charCodeAt(parentText.length) === 10 ? text.slice(parentText.length + 1) : null;
 }
 
 /** What a load of a checkpoint reads: its snapshot and the deltas after it. */
@@ -98,8 +94,8 @@ export const MAX_CHAIN_DELTAS = 1024;
  * the last snapshot would add up to more than that snapshot, when the chain is long, or when the
  * document shrank below half its snapshot. So a load reads at most 2× its snapshot, which is at
  * most 2× its own document, in at most 1 + MAX_CHAIN_DELTAS rows: at most 4× the document's bytes.
- * For a growing conversation each snapshot is at least twice the one before, so everything stored
- * adds up to about 2× the final document (see the README's "Delta checkpoints").
+ * For a growing conversation each snapshot is about twice the one before, so the documents stored
+ * add up to between 2× (just before a snapshot) and 3× (just after one) the final document.
  */
 export function chainAfter(parent: Chain, documentBytes: number, splice: Splice): Chain | null {
   const bytes = spliceBytes(splice);

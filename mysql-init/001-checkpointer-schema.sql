@@ -75,3 +75,12 @@ CREATE TABLE IF NOT EXISTS `cp_lg_writes` (
   PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
 INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (2, 'langgraph checkpoints, channel values and writes');
+
+-- v3: delta checkpoints
+ALTER TABLE `cp_checkpoints`
+  ADD COLUMN snapshot_seq BIGINT UNSIGNED NULL COMMENT 'NULL: state is the whole document; else state is a splice of the previous row, in a chain starting at this seq',
+  ADD COLUMN splice_prefix BIGINT UNSIGNED NULL COMMENT 'bytes kept from the start of the previous row''s document',
+  ADD COLUMN splice_suffix BIGINT UNSIGNED NULL COMMENT 'bytes kept from its end',
+  ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from',
+  ADD COLUMN text_root_seq BIGINT UNSIGNED NULL COMMENT 'NULL: search_text is the whole text; else only the lines added to the previous row''s, in a run starting at this seq';
+INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (3, 'delta checkpoints');

@@ -1,13 +1,15 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { allCapabilities, canonicalJson, conflict, metadataMatches, savedBefore, vacuumCutoff } from "../backend-shared.js";
+import { appendedText, applyChain, chainAfter, snapshotChain, spliceOf, type Chain } from "../delta.js";
 import { CheckpointerError, isCheckpointerError } from "../errors.js";
+import { RecentCheckpoints, type RecentCheckpoint } from "../recent-checkpoints.js";
 import { snippet } from "../search-text.js";
 import type { CheckpointerCapabilities, CheckpointInfo, CheckpointWrite, JsonValue, Metadata, SearchHit, StorageBackend, ThreadPage, ThreadSummary } from "../types.js";
 import type { MySQLConfig } from "./config.js";
 import { MySQLDatabase } from "./database.js";
 import type { Query, SqlRunner } from "./query.js";
 import type { TableNames } from "./schema.js";
-import { statements, type Statements, type SummaryRow } from "./sql.js";
+import { statements, type ChainRow, type HistoryRow, type Statements, type SummaryRow } from "./sql.js";
 
 const VACUUM_BATCH = 500;
 /** Threads vacuumed per transaction. */
@@ -39,6 +41,7 @@ export class MySQLBackend implements StorageBackend {
   readonly database: MySQLDatabase;
   readonly #sql: Statements;
   readonly #now: () => number;
+  readonly #recent = new RecentCheckpoints();
 
   constructor(config: MySQLConfig | MySQLDatabase, options: MySQLBackendOptions = {}) {
     this.database = config instanceof MySQLDatabase ? config : new MySQLDatabase(config);
@@ -78,12 +81,36 @@ export class MySQLBackend implements StorageBackend {
     const expiresAt = this.config.ttlSeconds === undefined ? null : new Date(now + this.config.ttlSeconds * 1000);
     const metadata = JSON.stringify(write.metadata);
     const checkParent = write.parentCheckpointId !== undefined;
+    // A delta against the parent this process last saw, if the thread has not moved past it.
+    const document = Buffer.from(write.document, "utf8");
+    const base = this.#baseFor(write);
+    const splice = base && spliceOf(base.document, document);
+    const deltaChain = base && splice ? chainAfter(base.chain, document.length, splice) : null;
+    const appended = base?.text === undefined ? null : appendedText(base.text, write.text);
+    const text = appended ?? write.text;
+    const isAppended = appended === null ? 0 : 1;
+    const token = randomBytes(16);
+    let chain: Chain = snapshotChain(document.length);
     try {
       await this.database.transaction(async (tx) => {
+        chain = snapshotChain(document.length);
         await tx.run(this.#sql.saveThread, [write.threadId, write.checkpointId, new Date(now), expiresAt, metadata, metadataIndex(write.metadata)]);
-        const inserted = await tx.run(this.#sql.saveCheckpoint, [
-          write.document,
+        if (base && splice && deltaChain) {
+          const delta = await tx.run(this.#sql.saveDelta, [splice.middle, text, splice.prefix, splice.suffix, token, isAppended, write.threadId, base.token]);
+          if (delta.affectedRows > 0) {
+            chain = deltaChain;
+            return;
+          }
+        }
+        const inserted = await tx.run(this.#sql.saveSnapshot, [
+          document,
+          base?.token ?? null,
+          isAppended,
+          text,
           write.text,
+          token,
+          base?.token ?? null,
+          isAppended,
           write.threadId,
           checkParent ? 1 : 0,
           write.parentCheckpointId ?? null,
@@ -96,15 +123,36 @@ export class MySQLBackend implements StorageBackend {
       if (!isCheckpointerError(error, "CONFLICT")) throw error;
       const [stored] = await this.database.select(this.#sql.savedCheckpoint, [write.threadId, write.checkpointId]);
       if (!stored) throw error;
-      savedBefore(write, { document: stored.state.toString("utf8"), metadata: stored.metadata, parentCheckpointId: stored.parent_checkpoint_id });
+      const storedDocument = assemble(await this.database.select(this.#sql.loadStored, [write.threadId, write.checkpointId]));
+      savedBefore(write, { document: storedDocument?.toString("utf8") ?? "", metadata: stored.metadata, parentCheckpointId: stored.parent_checkpoint_id });
+      return;
     }
+    this.#recent.set(write.threadId, { checkpointId: write.checkpointId, document, text: write.text, chain, token });
+  }
+
+  /** The recent checkpoint a save can be a delta of: the parent it names, or (naming none) the latest seen. */
+  #baseFor(write: CheckpointWrite): RecentCheckpoint | undefined {
+    const recent = this.#recent.get(write.threadId);
+    if (recent === undefined || write.parentCheckpointId === null) return undefined;
+    return write.parentCheckpointId === undefined || write.parentCheckpointId === recent.checkpointId ? recent : undefined;
   }
 
   async load(threadId: string, checkpointId?: string): Promise<string | null> {
-    const [row] = await (checkpointId === undefined
+    const rows = await (checkpointId === undefined
       ? this.database.select(this.#sql.loadLatest, [threadId, this.#date()])
       : this.database.select(this.#sql.loadById, [threadId, checkpointId, this.#date()]));
-    return row === undefined ? null : row.state.toString("utf8");
+    const document = assemble(rows);
+    if (document === null) return null;
+    const [first] = rows as [ChainRow, ...ChainRow[]];
+    // The latest, as the base of the next save's delta (rows from before deltas have no token).
+    const recent = this.#recent.get(threadId);
+    const known = recent?.checkpointId === first.checkpoint_id && first.row_token !== null && recent.token.equals(first.row_token);
+    if (checkpointId === undefined && first.row_token !== null && !known) {
+      const chain = { snapshotBytes: first.state.length, deltaBytes: 0, deltas: rows.length - 1 };
+      for (const row of rows.slice(1)) chain.deltaBytes += row.state.length;
+      this.#recent.set(threadId, { checkpointId: first.checkpoint_id, document, text: undefined, chain, token: first.row_token });
+    }
+    return document.toString("utf8");
   }
 
   async listCheckpoints(threadId: string, limit: number): Promise<string[]> {
@@ -115,6 +163,7 @@ export class MySQLBackend implements StorageBackend {
   async delete(threadId: string, checkpointId?: string): Promise<boolean> {
     return this.database.transaction(async (tx) => {
       if (checkpointId === undefined) {
+        this.#recent.forget(threadId);
         const thread = await tx.run(this.#sql.deleteThreadRow, [threadId]);
         const history = await tx.run(this.#sql.deleteThreadCheckpoints, [threadId]);
         return thread.affectedRows + history.affectedRows > 0;
@@ -122,7 +171,7 @@ export class MySQLBackend implements StorageBackend {
       const [locked] = await tx.select(this.#sql.lockThread, [threadId]);
       const [found] = await tx.select(this.#sql.checkpointSeq, [threadId, checkpointId]);
       if (found === undefined) return false;
-      await tx.run(this.#sql.deleteCheckpoint, [threadId, found.seq]);
+      await this.#remove(tx, threadId, [found.seq]);
       if (found.seq === locked?.latest_seq) await this.#repoint(tx, threadId);
       return true;
     });
@@ -202,8 +251,10 @@ export class MySQLBackend implements StorageBackend {
       const upTo = new Map<string, number>();
       for (const row of rows) upTo.set(row.thread_id, Math.max(upTo.get(row.thread_id) ?? 0, row.seq));
       deleted += await this.#inGroups([...upTo], async (tx, [threadId, seq]) => {
-        const result = await tx.run(this.#sql.deleteDeadCheckpoints, [threadId, seq, cutoff, now, threadId]);
-        return result.affectedRows;
+        await tx.select(this.#sql.lockThread, [threadId]);
+        const dead = await tx.select(this.#sql.deadSeqs, [threadId, seq, cutoff, now, threadId]);
+        await this.#remove(tx, threadId, dead.map((r) => r.seq));
+        return dead.length;
       });
       if (rows.length < VACUUM_BATCH) break;
     }
@@ -272,6 +323,49 @@ export class MySQLBackend implements StorageBackend {
     return deleted;
   }
 
+  /**
+   * Deletes checkpoints `seqs` of a thread (locked by the caller) and keeps every other one
+   * loadable and findable: the checkpoint after each deleted run becomes a snapshot if it was a
+   * splice of a chain the run belongs to, and indexes its whole text if its text run went
+   * through the deleted one. Everything is read before anything is written; runs are mended
+   * from the newest back, so each rebase sees the chains as stored.
+   */
+  async #remove(tx: SqlRunner, threadId: string, seqs: number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    const doomed = new Set(seqs);
+    const runs: { first: number; last: number; next: HistoryRow | undefined; document?: Buffer | null; text?: string }[] = [];
+    const history = await tx.select(this.#sql.history, [threadId]);
+    for (let i = 0; i < history.length; i++) {
+      if (!doomed.has(history[i]!.seq)) continue;
+      const first = history[i]!.seq;
+      while (i + 1 < history.length && doomed.has(history[i + 1]!.seq)) i++;
+      runs.push({ first, last: history[i]!.seq, next: history[i + 1] });
+    }
+    for (const run of runs) {
+      const next = run.next;
+      if (next?.snapshot_seq != null && next.snapshot_seq <= run.last) {
+        run.document = assemble(await tx.select(this.#sql.chainBySeq, [threadId, next.seq]));
+      }
+      if (next?.text_root_seq != null && next.text_root_seq <= run.last) {
+        const texts = await tx.select(this.#sql.rangeTexts, [threadId, next.text_root_seq, next.seq]);
+        run.text = texts.map((r) => r.search_text).join("\n");
+      }
+    }
+    for (const run of runs.reverse()) {
+      await tx.run(this.#sql.deleteRange, [threadId, run.first, run.last]);
+      const next = run.next;
+      if (next === undefined) continue;
+      if (run.document) {
+        await tx.run(this.#sql.materialize, [run.document, threadId, next.seq]);
+        await tx.run(this.#sql.rebaseChain, [next.seq, threadId, next.snapshot_seq, next.seq]);
+      }
+      if (run.text !== undefined) {
+        await tx.run(this.#sql.setTextRoot, [run.text, threadId, next.seq]);
+        await tx.run(this.#sql.rebaseText, [next.seq, threadId, next.text_root_seq, next.seq]);
+      }
+    }
+  }
+
   async #repoint(tx: SqlRunner, threadId: string): Promise<void> {
     const [next] = await tx.select(this.#sql.newestCheckpoint, [threadId]);
     if (!next) {
@@ -289,6 +383,16 @@ export class MySQLBackend implements StorageBackend {
       threadId,
     ]);
   }
+}
+
+/** A checkpoint's document from its chain's rows (null for none); a chain that lost its snapshot is an error. */
+function assemble(rows: ChainRow[]): Buffer | null {
+  const [snapshot, ...splices] = rows;
+  if (snapshot === undefined) return null;
+  if (snapshot.snapshot_seq !== null) {
+    throw new CheckpointerError("SCHEMA", `checkpoint ${JSON.stringify(snapshot.checkpoint_id)} cannot be rebuilt: the snapshot its deltas start from is missing`);
+  }
+  return applyChain(snapshot.state, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.state })));
 }
 
 /** A `LIKE … ESCAPE '!'` pattern matching ids that start with `prefix`, literally. */

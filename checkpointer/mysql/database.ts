@@ -2,7 +2,7 @@ import mysql from "mysql2/promise";
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { CheckpointerError } from "../errors.js";
 import type { MySQLConfig } from "./config.js";
-import { isAccessDenied, isMissingTable, isReadOnly, isRetryable, toCheckpointerError } from "./errors.js";
+import { isAccessDenied, isAlreadyApplied, isMissingTable, isReadOnly, isRetryable, toCheckpointerError } from "./errors.js";
 import { query, type Param, type Query, type SqlRunner } from "./query.js";
 import {
   MIGRATIONS,
@@ -157,7 +157,11 @@ export class MySQLDatabase implements SqlRunner {
       await this.pool.query(migrationsTableSql(this.tables));
       for (let v = version + 1; v <= SCHEMA_VERSION; v++) {
         const migration = MIGRATIONS[v - 1]!;
-        for (const statement of migration.statements(this.tables)) await this.pool.query(statement);
+        for (const statement of migration.statements(this.tables)) {
+          await this.pool.query(statement).catch((error: unknown) => {
+            if (!isAlreadyApplied(error)) throw error;
+          });
+        }
         await runner.run(recordMigrationSql(this.tables), [v, migration.name]);
       }
     } catch (error) {

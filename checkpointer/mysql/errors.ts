@@ -53,6 +53,12 @@ export function isDuplicateKey(error: unknown): boolean {
   return (error as DriverError)?.code === "ER_DUP_ENTRY";
 }
 
+/** A DDL step that another replica (or an interrupted run) already applied. */
+export function isAlreadyApplied(error: unknown): boolean {
+  const code = (error as DriverError)?.code;
+  return code === "ER_DUP_FIELDNAME" || code === "ER_DUP_KEYNAME";
+}
+
 export function isMissingTable(error: unknown): boolean {
   return (error as DriverError)?.code === "ER_NO_SUCH_TABLE";
 }

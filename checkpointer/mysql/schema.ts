@@ -25,7 +25,10 @@ export function tableNames(prefix: string): TableNames {
 
 export interface Migration {
   name: string;
-  /** Idempotent statements: DDL commits on its own in MySQL, so a half-run step must be safe to re-run. */
+  /**
+   * Idempotent statements: DDL commits on its own in MySQL, so a half-run step must be safe to
+   * re-run. (`ADD COLUMN` has no IF NOT EXISTS: the migration runner takes "duplicate column" as done.)
+   */
   statements(t: TableNames): string[];
 }
 
@@ -131,6 +134,19 @@ export const MIGRATIONS: readonly Migration[] = [
   task_path TEXT NOT NULL,
   PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+    ],
+  },
+  {
+    name: "delta checkpoints",
+    // Columns added at the end: instant on MySQL 8.0.12 and later, no table copy, so a live v2
+    // database takes it without downtime. Its rows stay snapshots (snapshot_seq NULL).
+    statements: (t) => [
+      `ALTER TABLE \`${t.checkpoints}\`
+  ADD COLUMN snapshot_seq BIGINT UNSIGNED NULL COMMENT 'NULL: state is the whole document; else state is a splice of the previous row, in a chain starting at this seq',
+  ADD COLUMN splice_prefix BIGINT UNSIGNED NULL COMMENT 'bytes kept from the start of the previous row''s document',
+  ADD COLUMN splice_suffix BIGINT UNSIGNED NULL COMMENT 'bytes kept from its end',
+  ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from',
+  ADD COLUMN text_root_seq BIGINT UNSIGNED NULL COMMENT 'NULL: search_text is the whole text; else only the lines added to the previous row''s, in a run starting at this seq'`,
     ],
   },
 ];

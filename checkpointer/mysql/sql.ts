@@ -21,6 +21,27 @@ export interface InfoRow {
 
 type ThreadIdRow = { thread_id: string };
 
+/**
+ * One row of a checkpoint's chain, oldest first: a snapshot (`snapshot_seq` NULL, `state` the
+ * whole document), then splices. `checkpoint_id` and `row_token` are the loaded checkpoint's.
+ */
+export interface ChainRow {
+  checkpoint_id: string;
+  row_token: Buffer | null;
+  seq: number;
+  snapshot_seq: number | null;
+  splice_prefix: number | null;
+  splice_suffix: number | null;
+  state: Buffer;
+}
+
+/** A checkpoint's place in its thread's history, as deletes need it. */
+export interface HistoryRow {
+  seq: number;
+  snapshot_seq: number | null;
+  text_root_seq: number | null;
+}
+
 /** A search hit: `score` is MATCH's relevance (a double). */
 type SearchRow = { thread_id: string; checkpoint_id: string; score: number; updated_at: Date; search_text: string };
 
@@ -59,17 +80,35 @@ ${ORDER} LIMIT ?`);
 ${page}
 ) page JOIN ${threads} t ON t.thread_id = page.thread_id ${ORDER}`);
   /**
-   * Full-text search over each thread's latest checkpoint. Ranks in a derived table that
-   * carries no text (sorting wide rows can exhaust the sort buffer), then fetches the text
-   * of the few winners. Params: query, query, now, [the prefix's LIKE pattern,] limit.
+   * Full-text search over each thread's latest checkpoint, ranked per thread. A checkpoint
+   * indexes only the lines it added to its parent's text, so the latest's text is the run of rows
+   * from its text root (`text_root_seq`) to it: a thread's score is the sum over that run, its
+   * snippet from the row that matched best. Ranks in derived tables that carry no text (sorting
+   * wide rows can exhaust the sort buffer), then fetches the text of the few winners.
+   * Params: query, query, now, [the prefix's LIKE pattern,] limit.
    */
   const search = (where: string) =>
     query<SearchRow>(`SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
-  SELECT c.thread_id, c.seq, c.checkpoint_id, t.updated_at, MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score
-  FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id AND t.latest_seq = c.seq
-  WHERE MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}${where}
-  ORDER BY score DESC, t.updated_at DESC LIMIT ?
+  SELECT r.thread_id, r.seq, r.checkpoint_id, r.updated_at, r.total AS score FROM (
+    SELECT m.*, SUM(m.score) OVER (PARTITION BY m.thread_id) AS total,
+      ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY m.score DESC, m.seq DESC) AS pick
+    FROM (
+      SELECT c.thread_id, c.seq, t.latest_checkpoint_id AS checkpoint_id, t.updated_at,
+        MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AS score
+      FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id
+      JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+      WHERE MATCH(c.search_text) AGAINST (? IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}
+        AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq${where}
+    ) m
+  ) r WHERE r.pick = 1 ORDER BY r.total DESC, r.updated_at DESC LIMIT ?
 ) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`);
+  /** The rows a load reads: from the checkpoint `target` picks back to its snapshot, oldest first. */
+  const chain = (from: string, where: string) =>
+    query<ChainRow>(`SELECT x.checkpoint_id, x.row_token, c.seq, c.snapshot_seq, c.splice_prefix, c.splice_suffix, c.state
+FROM ${from}
+JOIN ${checkpoints} c ON c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.snapshot_seq, x.seq) AND x.seq
+WHERE ${where} ORDER BY c.seq`);
+  const CHECKPOINT_COLUMNS = "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text, snapshot_seq, splice_prefix, splice_suffix, row_token, text_root_seq";
   return {
     /**
      * Save, step 1: lock the thread row (creating it), take the next seq and make the new
@@ -92,20 +131,37 @@ ON DUPLICATE KEY UPDATE
   metadata_index = n.metadata_index`,
 
     /**
-     * Save, step 2: the checkpoint row, copied from the locked thread row plus the state. The
-     * compare-and-set is in the WHERE: no row inserted means the thread moved on.
-     * Params: state, searchText, threadId, checkParent (0/1), expectedParent.
+     * Save, step 2, as a delta: the checkpoint row, copied from the locked thread row, holding a
+     * splice of the parent's document. Inserted only if the parent row (the thread's previous
+     * latest) is the very row the splice was computed from (`row_token`); its chain goes on.
+     * The search text is the lines added to the parent's (appended = 1) or the whole text.
+     * Params: middle, searchText, prefix, suffix, token, appended (0/1), threadId, parentToken.
      */
-    saveCheckpoint: `INSERT INTO ${checkpoints}
-  (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text)
-SELECT thread_id, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, ?, ?
-FROM ${threads} WHERE thread_id = ? AND (? = 0 OR parent_checkpoint_id <=> ?)`,
+    saveDelta: `INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
+SELECT t.thread_id, t.latest_seq, t.latest_checkpoint_id, t.parent_checkpoint_id, t.updated_at, t.expires_at, t.metadata,
+  ?, ?, COALESCE(p.snapshot_seq, p.seq), ?, ?, ?, IF(? = 1, COALESCE(p.text_root_seq, p.seq), NULL)
+FROM ${threads} t JOIN ${checkpoints} p ON p.thread_id = t.thread_id AND p.checkpoint_id = t.parent_checkpoint_id
+WHERE t.thread_id = ? AND p.row_token = ?`,
 
-    loadLatest: query<{ state: Buffer }>(`SELECT c.state FROM ${threads} t
-JOIN ${checkpoints} c ON c.thread_id = t.thread_id AND c.seq = t.latest_seq
-WHERE t.thread_id = ? AND ${VISIBLE("t")}`),
+    /**
+     * Save, step 2, as a snapshot: the whole document. The compare-and-set is in the WHERE: no
+     * row inserted means the thread moved on. The search text is the lines added to the
+     * parent's only if the parent is the row they were computed from, else the whole text.
+     * Params: state, parentToken (or NULL), appended (0/1), addedText, wholeText, token,
+     * parentToken, appended, threadId, checkParent (0/1), expectedParent.
+     */
+    saveSnapshot: `INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
+SELECT t.thread_id, t.latest_seq, t.latest_checkpoint_id, t.parent_checkpoint_id, t.updated_at, t.expires_at, t.metadata,
+  ?, IF(p.row_token = ? AND ? = 1, ?, ?), NULL, NULL, NULL, ?, IF(p.row_token = ? AND ? = 1, COALESCE(p.text_root_seq, p.seq), NULL)
+FROM ${threads} t LEFT JOIN ${checkpoints} p ON p.thread_id = t.thread_id AND p.checkpoint_id = t.parent_checkpoint_id
+WHERE t.thread_id = ? AND (? = 0 OR t.parent_checkpoint_id <=> ?)`,
 
-    loadById: query<{ state: Buffer }>(`SELECT c.state FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBLE("c")}`),
+    /** The thread's latest checkpoint's chain. Params: threadId, now. */
+    loadLatest: chain(`${threads} t JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq`, `t.thread_id = ? AND ${VISIBLE("t")}`),
+    /** A checkpoint's chain. Params: threadId, checkpointId, now. */
+    loadById: chain(`${checkpoints} x`, `x.thread_id = ? AND x.checkpoint_id = ? AND ${VISIBLE("x")}`),
+    /** A checkpoint's chain, expired or not, as a retried save compares it. Params: threadId, checkpointId. */
+    loadStored: chain(`${checkpoints} x`, `x.thread_id = ? AND x.checkpoint_id = ?`),
 
     listCheckpoints: query<{ checkpoint_id: string }>(`SELECT c.checkpoint_id FROM ${checkpoints} c
 WHERE c.thread_id = ? AND ${VISIBLE("c")} ORDER BY c.seq DESC LIMIT ?`),
@@ -123,12 +179,27 @@ FROM ${checkpoints} c WHERE c.thread_id = ? AND c.checkpoint_id = ? AND ${VISIBL
     lockThread: query<{ latest_seq: number }>(`SELECT latest_seq FROM ${threads} WHERE thread_id = ? FOR UPDATE`),
     lockThreadShared: query<{ latest_seq: number }>(`SELECT t.latest_seq FROM ${threads} t WHERE t.thread_id = ? AND ${VISIBLE("t")} FOR SHARE`),
     lockThreadExpiry: query<{ expires_at: Date | null }>(`SELECT t.expires_at FROM ${threads} t WHERE t.thread_id = ? FOR UPDATE`),
-    /** A checkpoint as a retried save compares it, expired or not. */
-    savedCheckpoint: query<{ state: Buffer; metadata: Metadata; parent_checkpoint_id: string | null }>(
-      `SELECT state, metadata, parent_checkpoint_id FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`,
+    /** A checkpoint's header as a retried save compares it, expired or not (its document: loadStored). */
+    savedCheckpoint: query<{ metadata: Metadata; parent_checkpoint_id: string | null }>(
+      `SELECT metadata, parent_checkpoint_id FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`,
     ),
     checkpointSeq: query<{ seq: number }>(`SELECT seq FROM ${checkpoints} WHERE thread_id = ? AND checkpoint_id = ?`),
-    deleteCheckpoint: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND seq = ?`,
+
+    // Removing checkpoints from a history (delete, vacuum): the next one keeps its text and, if it
+    // was a splice of what goes, becomes a snapshot first.
+    history: query<HistoryRow>(`SELECT seq, snapshot_seq, text_root_seq FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq FOR UPDATE`),
+    /** A checkpoint's chain by seq. Params: threadId, seq. */
+    chainBySeq: chain(`${checkpoints} x`, `x.thread_id = ? AND x.seq = ?`),
+    rangeTexts: query<{ search_text: string }>(`SELECT search_text FROM ${checkpoints} WHERE thread_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`),
+    deleteRange: `DELETE FROM ${checkpoints} WHERE thread_id = ? AND seq BETWEEN ? AND ?`,
+    /** Params: the whole document, threadId, seq. */
+    materialize: `UPDATE ${checkpoints} SET state = ?, snapshot_seq = NULL, splice_prefix = NULL, splice_suffix = NULL WHERE thread_id = ? AND seq = ?`,
+    /** The rest of a chain after its new snapshot. Params: new snapshot seq, threadId, old snapshot seq, new snapshot seq. */
+    rebaseChain: `UPDATE ${checkpoints} SET snapshot_seq = ? WHERE thread_id = ? AND snapshot_seq = ? AND seq > ?`,
+    /** A checkpoint that now indexes its whole text. Params: text, threadId, seq. */
+    setTextRoot: `UPDATE ${checkpoints} SET search_text = ?, text_root_seq = NULL WHERE thread_id = ? AND seq = ?`,
+    /** The rest of a text run after its new root. Params: new root seq, threadId, old root seq, new root seq. */
+    rebaseText: `UPDATE ${checkpoints} SET text_root_seq = ? WHERE thread_id = ? AND text_root_seq = ? AND seq > ?`,
     newestCheckpoint: query<InfoRow & { seq: number; expires_at: Date | null }>(`SELECT seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata
 FROM ${checkpoints} WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`),
     repointThread: `UPDATE ${threads} SET latest_seq = ?, latest_checkpoint_id = ?, parent_checkpoint_id = ?,
@@ -171,18 +242,17 @@ UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <
      * more newer checkpoints, so none is protected by keepLast. Never the latest, even if a delete
      * moved the pointer since the batch was picked. Params: threadId, seq, cutoff, now, threadId.
      */
-    deleteDeadCheckpoints: `DELETE FROM ${checkpoints}
+    deadSeqs: query<{ seq: number }>(`SELECT seq FROM ${checkpoints}
 WHERE thread_id = ? AND seq <= ? AND (created_at < ? OR expires_at <= ?)
-  AND seq < (SELECT latest_seq FROM ${threads} WHERE thread_id = ?)`,
+  AND seq < (SELECT latest_seq FROM ${threads} WHERE thread_id = ?) ORDER BY seq`),
 
     copyThreadRow: `INSERT INTO ${threads}
   (thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index)
 SELECT ?, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index
 FROM ${threads} WHERE thread_id = ?`,
     /** Params: destThreadId, sourceThreadId, the last seq to copy. */
-    copyCheckpoints: `INSERT INTO ${checkpoints}
-  (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text)
-SELECT ?, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text
+    copyCheckpoints: `INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
+SELECT ?, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text, snapshot_seq, splice_prefix, splice_suffix, row_token, text_root_seq
 FROM ${checkpoints} WHERE thread_id = ? AND seq <= ?`,
   };
 }

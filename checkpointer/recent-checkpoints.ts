@@ -1,0 +1,58 @@
+import type { Chain } from "./delta.js";
+
+/** A thread's checkpoint as this process last saved or loaded it: the base of the next delta. */
+export interface RecentCheckpoint {
+  checkpointId: string;
+  document: Buffer;
+  /** Its search text, when this process computed it (a load does not). */
+  text: string | undefined;
+  chain: Chain;
+  /** The stored row's random token: a delta is written only if the row is still this one. */
+  token: Buffer;
+}
+
+/**
+ * The newest checkpoint of recently used threads, so a save finds its parent's document without
+ * a round trip (it is usually what the caller just loaded). Least recently used threads go first
+ * once the documents add up to `maxBytes`.
+ */
+export class RecentCheckpoints {
+  readonly #entries = new Map<string, RecentCheckpoint>();
+  readonly #maxBytes: number;
+  #bytes = 0;
+
+  constructor(maxBytes = 32 * 1024 * 1024) {
+    this.#maxBytes = maxBytes;
+  }
+
+  get(threadId: string): RecentCheckpoint | undefined {
+    const entry = this.#entries.get(threadId);
+    if (entry) {
+      this.#entries.delete(threadId);
+      this.#entries.set(threadId, entry);
+    }
+    return entry;
+  }
+
+  set(threadId: string, entry: RecentCheckpoint): void {
+    this.forget(threadId);
+    const bytes = size(entry);
+    if (bytes > this.#maxBytes) return;
+    this.#entries.set(threadId, entry);
+    this.#bytes += bytes;
+    for (const [oldest, old] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= size(old);
+    }
+  }
+
+  forget(threadId: string): void {
+    const entry = this.#entries.get(threadId);
+    if (!entry) return;
+    this.#entries.delete(threadId);
+    this.#bytes -= size(entry);
+  }
+}
+
+const size = (entry: RecentCheckpoint) => entry.document.length + 2 * (entry.text?.length ?? 0);
