@@ -77,12 +77,12 @@ export function secrets(report: ReliabilityReport): void {
       expect(await turn(down.url)).toBe(503);
       expect(down.output()).toContain("ECONNREFUSED");
 
-      // A URL the app cannot use stops it at start-up, with the error and its stack on stderr.
+      // A URL the app cannot use stops it at start-up: the configuration check (exit 2) names MYSQL_URL.
       const unusable = await startApp({ MYSQL_URL: urlWith(password, "127.0.0.1:99999") }).then(
         () => "started",
         (error: Error) => error.message,
       );
-      expect(unusable).toMatch(/exited \(code 1[\s\S]*not a valid mysql:\/\/ URL/);
+      expect(unusable).toMatch(/exited \(code 2[\s\S]*invalid configuration: [\s\S]*MYSQL_URL: not a valid mysql:\/\/ URL/);
 
       const captured = [good.output(), denied.output(), down.output(), unusable, ...answers];
       for (const text of captured) {

@@ -89,9 +89,10 @@ export const BAD_BODIES: readonly (readonly [string, string | Buffer, string | u
   ["a JSON string", '"content"', "application/json", 400],
   ["JSON null", "null", "application/json", 400],
   ["a JSON array", "[]", "application/json", 400],
-  ["no content type", '{"content": "x"}', undefined, 400],
-  ["text/plain", "content=x", "text/plain", 400],
-  ["a form", "content=x", "application/x-www-form-urlencoded", 400],
+  // Not JSON by its content type: 415, saying which type is expected (issue 13).
+  ["no content type", '{"content": "x"}', undefined, 415],
+  ["text/plain", "content=x", "text/plain", 415],
+  ["a form", "content=x", "application/x-www-form-urlencoded", 415],
   ["UTF-16 charset", '{"content": "x"}', "application/json; charset=utf-16", 400],
   ["Latin-1 charset", '{"content": "x"}', "application/json; charset=iso-8859-1", 415],
   ["65 kB (over BODY_LIMIT)", JSON.stringify({ content: "x".repeat(65 * 1024) }), "application/json", 413],
