@@ -28,7 +28,7 @@ function memory(pid: number): { peakMiB: number; rssMiB: number } | undefined {
 }
 
 /** Starts the app as `node --import tsx app/main.ts` (the pid is the app's own) and waits for /healthz. */
-async function startApp(mysqlUrl: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+export async function startApp(mysqlUrl: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const port = await freePort();
   const url = new URL(mysqlUrl);
   url.searchParams.set("table-prefix", "app_");
@@ -55,7 +55,7 @@ async function startApp(mysqlUrl: string): Promise<{ child: ChildProcess; url: s
   }
 }
 
-async function stopApp(child: ChildProcess): Promise<void> {
+export async function stopApp(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,scale,app,cluster]`: every part (but cluster) in one run,
+// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,scale,app,long,cluster]`: every part (but cluster) in one run,
 // on a fresh database of the MySQL server in MYSQL_URL (dropped at the end). Prints tables,
 // writes bench/results/<time>.json, and with --write-md the generated part of BENCHMARKS.md.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -7,6 +7,7 @@ import type { BenchContext, PartResult } from "./context.js";
 import { describeMachine } from "./machine.js";
 import { runAppLoad } from "./app-load.js";
 import { runCluster } from "./cluster.js";
+import { runLongConversation } from "./long-conversation.js";
 import { writeMarkdown } from "./markdown.js";
 import { runOps } from "./ops.js";
 import { runPeers } from "./peers.js";
@@ -18,6 +19,7 @@ const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
   peers: runPeers,
   app: runAppLoad,
   scale: runScale,
+  long: runLongConversation,
   cluster: runCluster,
 };
 // It starts a private InnoDB Cluster (root, about two minutes): only when --only names it.

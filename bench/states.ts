@@ -33,7 +33,7 @@ export function sentence(random: () => number, words: number): string {
 }
 
 /** One user turn: question, a tool call, its result, the answer. */
-function turn(random: () => number, n: number): Message[] {
+export function turn(random: () => number, n: number): Message[] {
   const id = `call_${n.toString(36).padStart(6, "0")}`;
   const args = JSON.stringify({ query: sentence(random, 6), limit: 5, filters: { since: "2026-01-01", tags: ["bench", `t${n}`] } });
   return [

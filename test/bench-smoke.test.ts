@@ -24,7 +24,8 @@ describe.skipIf(!mysqlUrl || skipPeers)("npm run bench -- --quick", () => {
     const results = JSON.parse(readFileSync(file!, "utf8"));
     rmSync(file!);
     expect(results.quick).toBe(true);
-    expect(Object.keys(results.parts)).toEqual(["ops", "peers", "app", "scale"]);
+    expect(Object.keys(results.parts)).toEqual(["ops", "peers", "app", "scale", "long"]);
+    expect(results.parts.long.data.stored.rows).toBe(results.parts.long.data.turns);
     expect(results.parts.ops.data.rows.length).toBeGreaterThan(0);
     expect(results.parts.scale.data.rows.length).toBeGreaterThan(0);
     expect(results.parts.scale.data.plans.every((p: { fullScan: boolean }) => !p.fullScan)).toBe(true);
