@@ -62,6 +62,13 @@ function composeIn(dir: string, project: string) {
   };
 }
 
+/** `docker compose down -v` and the project copy gone, whatever the tests left running. */
+async function removeStack(dir: string | undefined, compose: ReturnType<typeof composeIn> | undefined) {
+  if (!dir || !compose) return;
+  await compose(["down", "-v", "--timeout", "5"]).catch((error: unknown) => console.warn(String(error)));
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** `.env` as the README says: copied from .env.example, with both passwords changed. */
 function writeEnv(dir: string, values: Record<string, string>) {
   let env = readFileSync(join(dir, ".env.example"), "utf8");
@@ -92,7 +99,7 @@ const messages = async (url: string, thread: string) =>
 describe.skipIf(unavailable !== null)("the Compose stack on a Docker engine", () => {
   const project = `agent-stack-${randomBytes(3).toString("hex")}`;
   const passwords = { root: `root-${randomBytes(12).toString("hex")}`, app: `app-${randomBytes(12).toString("hex")}` };
-  let dir: string;
+  let dir: string | undefined;
   let compose: ReturnType<typeof composeIn>;
   let port: number;
   const url = () => `http://127.0.0.1:${port}`;
@@ -107,11 +114,7 @@ describe.skipIf(unavailable !== null)("the Compose stack on a Docker engine", ()
     console.log(`[compose] docker compose build app: ${build.seconds.toFixed(0)} s`);
   }, 1_200_000);
 
-  afterAll(async () => {
-    if (!dir) return;
-    await compose(["down", "-v", "--timeout", "5"]).catch((error: unknown) => console.warn(String(error)));
-    rmSync(dir, { recursive: true, force: true });
-  }, 120_000);
+  afterAll(() => removeStack(dir, compose), 120_000);
 
   it("docker compose up: both services healthy, and a conversation survives down and up", async () => {
     const up = await compose(["up", "-d", "--wait", "--wait-timeout", "300"]);
@@ -189,13 +192,9 @@ describe.skipIf(unavailable !== null)("the Compose stack on a Docker engine", ()
 
 describe.skipIf(unavailable !== null)("mysql-init/ under the mysql image's own entrypoint", () => {
   const project = `agent-init-${randomBytes(3).toString("hex")}`;
-  let dir: string;
-  let compose: ReturnType<typeof composeIn>;
-  afterAll(async () => {
-    if (!dir) return;
-    await compose(["down", "-v", "--timeout", "5"]).catch((error: unknown) => console.warn(String(error)));
-    rmSync(dir, { recursive: true, force: true });
-  }, 120_000);
+  let dir: string | undefined;
+  let compose: ReturnType<typeof composeIn> | undefined;
+  afterAll(() => removeStack(dir, compose), 120_000);
 
   it("a database named agent-db_1 and an executable 002-app-user.sh: healthy, and the app user has DML rights only", async () => {
     dir = copyProject();
