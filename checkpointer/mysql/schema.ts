@@ -6,7 +6,7 @@ export interface TableNames {
   migrations: string;
   threads: string;
   checkpoints: string;
-  /** LangGraph.js saver (checkpointer/langgraph.ts): checkpoints, channel values, pending writes. */
+  /** LangGraph.js saver (checkpointer/langgraph/): checkpoints, channel values, pending writes. */
   lgCheckpoints: string;
   lgBlobs: string;
   lgWrites: string;
@@ -173,7 +173,7 @@ export function recordMigrationSql(t: TableNames): string {
 
 /**
  * The whole schema as one SQL script, for DBAs and for the MySQL image's
- * /docker-entrypoint-initdb.d (see mysql-init/). Same statements the module runs itself.
+ * /docker-entrypoint-initdb.d (the template's mysql-init/ holds it). Same statements the module runs itself.
  */
 export function renderSchemaSql(prefix: string = DEFAULT_TABLE_PREFIX): string {
   const t = tableNames(prefix);
