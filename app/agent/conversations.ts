@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { CheckpointerError, isCheckpointerError, type Checkpointer, type Metadata, type SearchHit } from "../../checkpointer/index.js";
+import { CheckpointerError, isCheckpointerError, MAX_ID_CHARS, type Checkpointer, type Metadata, type SearchHit } from "../../checkpointer/index.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { runTurn, type Agent, type TurnObserver } from "./loop.js";
 import { emptyState, type AgentState } from "./state.js";
@@ -12,8 +12,6 @@ const READ_ATTEMPTS = 3;
 /** How long a turn retries one store call that fails UNAVAILABLE (a failover, a reconnect), by default. */
 const UNAVAILABLE_RETRY_MS = 5_000;
 
-/** The longest thread id the checkpointer stores. */
-const MAX_STORED_ID_CHARS = 255;
 /**
  * A tenant is this many hex digits naming one API key (`http/auth.ts` derives them), or "" for the
  * single tenant of an app without API keys. Fixed length and no `:`, so no tenant's stored ids can
@@ -22,7 +20,7 @@ const MAX_STORED_ID_CHARS = 255;
 export const TENANT_ID_CHARS = 16;
 const TENANT = new RegExp(`^(?:[0-9a-f]{${TENANT_ID_CHARS}})?$`);
 /** The longest thread id a client may use: storage puts `<tenant>:` in front of it. */
-export const MAX_THREAD_ID_CHARS = MAX_STORED_ID_CHARS - TENANT_ID_CHARS - 1;
+export const MAX_THREAD_ID_CHARS = MAX_ID_CHARS - TENANT_ID_CHARS - 1;
 
 /** A client's thread id as stored: `<tenant>:<threadId>`, or unchanged for the tenant "". */
 function storageId(tenant: string, threadId: string): string {
