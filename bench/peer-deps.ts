@@ -22,7 +22,8 @@ export function missingPeerDeps(): string[] {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const missing = missingPeerDeps();
   if (missing.length > 0) {
-    console.log(`bench: installing its own dependencies (${missing.length} packages missing): npm ci --prefix bench`);
-    execFileSync("npm", ["ci", "--prefix", BENCH, "--no-audit", "--no-fund"], { stdio: "inherit" });
+    console.log(`bench: installing its own dependencies (${missing.length} packages missing): npm ci in bench/`);
+    // In the folder, not with --prefix: --prefix also moves npm's global config (and a CA file set there).
+    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: BENCH, stdio: "inherit" });
   }
 }

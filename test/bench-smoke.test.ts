@@ -10,11 +10,11 @@ const mysqlUrl = inject("mysqlUrl");
 // without them the smoke test skips, except under CI=true.
 const missing = missingPeerDeps();
 const skipPeers = missing.length > 0 && process.env.CI !== "true";
-if (skipPeers) console.warn(`bench smoke test skipped: bench/ dependencies not installed (npm ci --prefix bench): ${missing.join(", ")}`);
+if (skipPeers) console.warn(`bench smoke test skipped: bench/ dependencies not installed (cd bench && npm ci): ${missing.join(", ")}`);
 
 describe.skipIf(!mysqlUrl || skipPeers)("npm run bench -- --quick", () => {
   it("runs every part and writes a results JSON with each section", { timeout: 180_000 }, async () => {
-    expect(missing, "bench/ dependencies are not installed: npm ci --prefix bench").toEqual([]);
+    expect(missing, "bench/ dependencies are not installed: cd bench && npm ci").toEqual([]);
     const { stdout } = await promisify(execFile)("npx", ["tsx", "bench/run.ts", "--quick"], {
       env: { ...process.env, MYSQL_URL: mysqlUrl! },
       maxBuffer: 16 * 1024 * 1024,
