@@ -53,8 +53,12 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  // A reply shows while it streams; the turn is saved once the streaming bubble is replaced.
-  const turnSaved = () => page.locator("#messages li.streaming").waitFor({ state: "detached" });
+  // A reply shows while it streams; once saved, the page reloads the thread as stored and only
+  // then enables Send again (the streaming bubble goes as the reload starts, before it ends).
+  const turnSaved = async () => {
+    await page.locator("#messages li.streaming").waitFor({ state: "detached" });
+    await page.locator("#send:enabled").waitFor();
+  };
   // Each message's text without its action buttons.
   const messages = () =>
     page.locator("#messages li").evaluateAll((items) => items.map((li) => [...li.children].filter((c) => !c.matches(".actions")).map((c) => c.textContent).join("")));
