@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     console.error(error.message);
     process.exit(2);
   }
-  const logger = pino({ level: config.logLevel });
+  // Synchronous writes to stdout: pino's default (asynchronous) stream flushes at exit in a loop
+  // that retries a broken pipe forever, so an app whose log reader had gone never exited.
+  const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true }));
   const store = openStore(config, logger);
   const model = chooseModel(config.openai);
   logger.info(
@@ -38,7 +40,6 @@ async function main(): Promise<void> {
   if (config.apiKeys.length > 0) logger.info({ keys: config.apiKeys.length }, "API keys: each key sees its own threads only");
   else logger.warn("no API_KEYS: anyone who can reach the port can read and write every conversation");
   const running = await startServer(app, config.port, config.host);
-  logger.info({ url: running.url }, "listening");
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // Announced once a signal can stop it gracefully: whoever waits for this line may send one at once.
+  logger.info({ url: running.url }, "listening");
 }
 
 main().catch((error: unknown) => {

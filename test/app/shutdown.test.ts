@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { APP_MAIN, cleanEnv, REPO, startAppProcess } from "./support/app-process.js";
 import { shutdown } from "../../app/lifecycle.js";
 import { request, say, startTestApp } from "./support/in-process-app.js";
 import { deferred, HookedModel } from "./support/models.js";
@@ -55,4 +59,19 @@ describe("graceful shutdown", () => {
     await expect(turn).rejects.toThrow();
     expect(storeClosed).toBe(true);
   });
+
+  it("exits on SIGTERM even when whatever read its log has gone (a broken stdout pipe)", async () => {
+    const data = mkdtempSync(join(tmpdir(), "broken-pipe-"));
+    try {
+      const app = await startAppProcess(...APP_MAIN, { cwd: REPO, env: cleanEnv({ PORT: "0", DATA_DIR: data }) });
+      app.child.stdout?.destroy();
+      app.child.stderr?.destroy();
+      app.child.kill("SIGTERM");
+      const exited = await Promise.race([app.exited, new Promise((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000))]);
+      if (exited === "still running after 10 s") app.child.kill("SIGKILL");
+      expect(exited).toEqual({ code: 0, signal: null });
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
