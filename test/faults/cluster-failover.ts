@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { mysqlClusterUnavailable, startMysqlCluster, type MysqlCluster } from "../support/mysql-cluster.js";
-import { startApp, type FaultApp } from "./support/fault-app.js";
+import { appUserUrl, startApp, type FaultApp } from "./support/fault-app.js";
 import { auditThreads } from "./support/history.js";
 import { acknowledged, REQUEST_TIMEOUT_MS, startLoad, until } from "./support/load.js";
 import { countTurns, seconds, type ReliabilityReport } from "./support/report.js";
@@ -37,15 +37,7 @@ export function clusterFailover(report: ReliabilityReport): void {
       cluster = await startMysqlCluster();
       // A user without CONNECTION_ADMIN, as an app should have: offline_mode keeps it off members
       // that are still catching up, and moves its connections off a demoted primary.
-      const root = await mysql.createConnection(cluster.url);
-      try {
-        await root.query("CREATE USER 'failover'@'127.0.0.1' IDENTIFIED BY ?", [password]);
-        await root.query("GRANT ALL ON agent.* TO 'failover'@'127.0.0.1'");
-      } finally {
-        await root.end();
-      }
-      const router = new URL(cluster.url);
-      app = await startApp({ MYSQL_URL: `mysql://failover:${password}@127.0.0.1:${router.port}/agent` });
+      app = await startApp({ MYSQL_URL: await appUserUrl(cluster.url, "failover", password, new URL(cluster.url).port) });
     }, 300_000);
 
     afterAll(async () => {

@@ -1,12 +1,11 @@
 // 1. MySQL SIGKILLed and restarted while the app serves concurrent turns on many threads. On a
 // private server: the shared one must never be killed.
 import { randomBytes } from "node:crypto";
-import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { privateMysqlUnavailable, startPrivateMysql, type PrivateMysql } from "../support/private-mysql.js";
-import { startApp, type FaultApp } from "./support/fault-app.js";
+import { appUserUrl, startApp, type FaultApp } from "./support/fault-app.js";
 import { auditThreads } from "./support/history.js";
 import { acknowledged, startLoad, until } from "./support/load.js";
 import { countTurns, seconds, type ReliabilityReport } from "./support/report.js";
@@ -33,14 +32,7 @@ export function mysqlOutage(report: ReliabilityReport): void {
     beforeAll(async () => {
       if (unavailable) throw new Error(`CI=true, yet no private MySQL server can run: ${unavailable}`);
       server = await startPrivateMysql();
-      const root = await mysql.createConnection(server.url);
-      try {
-        await root.query("CREATE USER 'outage'@'127.0.0.1' IDENTIFIED BY ?", [password]);
-        await root.query("GRANT ALL ON agent.* TO 'outage'@'127.0.0.1'");
-      } finally {
-        await root.end();
-      }
-      app = await startApp({ MYSQL_URL: `mysql://outage:${password}@127.0.0.1:${server.port}/agent` });
+      app = await startApp({ MYSQL_URL: await appUserUrl(server.url, "outage", password, server.port) });
     }, 120_000);
 
     afterAll(async () => {

@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import mysql from "mysql2/promise";
 import { APP_MAIN, cleanEnv, startAppProcess, type AppProcess } from "../../app/support/app-process.js";
 
 export interface FaultApp extends AppProcess {
@@ -31,6 +32,22 @@ export async function startApp(env: Record<string, string>): Promise<FaultApp> {
   };
   started.push(faultApp);
   return faultApp;
+}
+
+/**
+ * Creates the app's own MySQL user (all rights on `agent`, nothing global) on the server that
+ * `rootUrl` reaches, and returns the app's MYSQL_URL through `port`: a password in the URL, so the
+ * scenario's error paths are searched for it too.
+ */
+export async function appUserUrl(rootUrl: string, user: string, password: string, port: string | number): Promise<string> {
+  const root = await mysql.createConnection(rootUrl);
+  try {
+    await root.query("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", [user, password]);
+    await root.query("GRANT ALL ON agent.* TO ?@'127.0.0.1'", [user]);
+  } finally {
+    await root.end();
+  }
+  return `mysql://${user}:${password}@127.0.0.1:${port}/agent`;
 }
 
 /** SIGKILLs every app still running; for afterAll. */
