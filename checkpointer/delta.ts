@@ -47,9 +47,6 @@ function cut(pieces: readonly Buffer[], from: number, to: number): Buffer[] {
   return out;
 }
 
-/** Bytes a splice stores (its two lengths are columns of their own). */
-export const spliceBytes = (splice: Splice): number => splice.middle.length;
-
 /**
  * The largest n ≤ limit for which `same(n)` holds (it holds for every smaller n too), found by
  * bisection: a few dozen native compares instead of a loop over every byte in JS.
@@ -98,7 +95,7 @@ export const MAX_CHAIN_DELTAS = 1024;
  * add up to between 2× (just before a snapshot) and 3× (just after one) the final document.
  */
 export function chainAfter(parent: Chain, documentBytes: number, splice: Splice): Chain | null {
-  const bytes = spliceBytes(splice);
+  const bytes = splice.middle.length;
   const deltaBytes = parent.deltaBytes + bytes;
   const keep =
     bytes < documentBytes &&
@@ -109,3 +106,45 @@ export function chainAfter(parent: Chain, documentBytes: number, splice: Splice)
 }
 
 export const snapshotChain = (documentBytes: number): Chain => ({ snapshotBytes: documentBytes, deltaBytes: 0, deltas: 0 });
+
+/** A checkpoint's place in its thread's history, as removals need it. */
+export interface Link {
+  seq: number;
+  /** The snapshot its chain starts from; null when it is one. */
+  snapshotSeq: number | null;
+  /** The checkpoint whose whole text its text was appended to; null when it holds its whole text. */
+  textRootSeq: number | null;
+}
+
+/** A run of removed checkpoints and what the one after it needs so it stays loadable and findable. */
+export interface Mend<L extends Link = Link> {
+  first: number;
+  last: number;
+  /** The checkpoint after the run, if any. */
+  next: L | undefined;
+  /** `next` is a splice of a chain that went through the run: it must be stored whole. */
+  rebuildDocument: boolean;
+  /** `next`'s text was appended to text in the run: it must hold its whole text. */
+  rebuildText: boolean;
+}
+
+/**
+ * What removing checkpoints `doomed` from a history (oldest first) takes: each run of removed
+ * checkpoints, newest run first, so that each rebase of a chain sees the chains as stored. A
+ * delta's parent is the checkpoint before it, so the one after a run needs mending when it is a
+ * delta at all, and its text when its text was appended.
+ */
+export function planRemoval<L extends Link>(history: readonly L[], doomed: ReadonlySet<number>): Mend<L>[] {
+  const mends: Mend<L>[] = [];
+  for (let i = 0; i < history.length; i++) {
+    if (!doomed.has(history[i]!.seq)) continue;
+    const first = history[i]!.seq;
+    while (i + 1 < history.length && doomed.has(history[i + 1]!.seq)) i++;
+    const next = history[i + 1];
+    mends.push({ first, last: history[i]!.seq, next, rebuildDocument: next?.snapshotSeq != null, rebuildText: next?.textRootSeq != null });
+  }
+  return mends.reverse();
+}
+
+/** A checkpoint's whole search text from the texts of its text run, root first. */
+export const joinTexts = (texts: readonly string[]): string => texts.filter((t) => t !== "").join("\n");

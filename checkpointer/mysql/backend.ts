@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { allCapabilities, canonicalJson, conflict, metadataMatches, savedBefore, vacuumCutoff } from "../backend-shared.js";
-import { appendedText, applyChain, chainAfter, snapshotChain, spliceOf, type Chain } from "../delta.js";
+import { appendedText, applyChain, chainAfter, joinTexts, planRemoval, snapshotChain, spliceOf, type Chain } from "../delta.js";
 import { CheckpointerError, isCheckpointerError } from "../errors.js";
 import { RecentCheckpoints, type RecentCheckpoint } from "../recent-checkpoints.js";
 import { snippet } from "../search-text.js";
@@ -9,7 +9,7 @@ import type { MySQLConfig } from "./config.js";
 import { MySQLDatabase } from "./database.js";
 import type { Query, SqlRunner } from "./query.js";
 import type { TableNames } from "./schema.js";
-import { statements, type ChainRow, type HistoryRow, type Statements, type SummaryRow } from "./sql.js";
+import { statements, type ChainRow, type Statements, type SummaryRow } from "./sql.js";
 
 const VACUUM_BATCH = 500;
 /** Threads vacuumed per transaction. */
@@ -325,43 +325,31 @@ export class MySQLBackend implements StorageBackend {
 
   /**
    * Deletes checkpoints `seqs` of a thread (locked by the caller) and keeps every other one
-   * loadable and findable: the checkpoint after each deleted run becomes a snapshot if it was a
-   * splice of a chain the run belongs to, and indexes its whole text if its text run went
-   * through the deleted one. Everything is read before anything is written; runs are mended
-   * from the newest back, so each rebase sees the chains as stored.
+   * loadable and findable, as `planRemoval` says. Everything is read before anything is written.
    */
   async #remove(tx: SqlRunner, threadId: string, seqs: number[]): Promise<void> {
     if (seqs.length === 0) return;
-    const doomed = new Set(seqs);
-    const runs: { first: number; last: number; next: HistoryRow | undefined; document?: Buffer | null; text?: string }[] = [];
-    const history = await tx.select(this.#sql.history, [threadId]);
-    for (let i = 0; i < history.length; i++) {
-      if (!doomed.has(history[i]!.seq)) continue;
-      const first = history[i]!.seq;
-      while (i + 1 < history.length && doomed.has(history[i + 1]!.seq)) i++;
-      runs.push({ first, last: history[i]!.seq, next: history[i + 1] });
-    }
-    for (const run of runs) {
-      const next = run.next;
-      if (next?.snapshot_seq != null && next.snapshot_seq <= run.last) {
-        run.document = assemble(await tx.select(this.#sql.chainBySeq, [threadId, next.seq]));
-      }
-      if (next?.text_root_seq != null && next.text_root_seq <= run.last) {
-        const texts = await tx.select(this.#sql.rangeTexts, [threadId, next.text_root_seq, next.seq]);
-        run.text = texts.map((r) => r.search_text).join("\n");
-      }
-    }
-    for (const run of runs.reverse()) {
-      await tx.run(this.#sql.deleteRange, [threadId, run.first, run.last]);
-      const next = run.next;
+    const history = (await tx.select(this.#sql.history, [threadId])).map((r) => ({ seq: r.seq, snapshotSeq: r.snapshot_seq, textRootSeq: r.text_root_seq }));
+    const mends = planRemoval(history, new Set(seqs)).map((mend) => ({ ...mend, document: null as Buffer | null, text: "" }));
+    for (const mend of mends) {
+      const next = mend.next;
       if (next === undefined) continue;
-      if (run.document) {
-        await tx.run(this.#sql.materialize, [run.document, threadId, next.seq]);
-        await tx.run(this.#sql.rebaseChain, [next.seq, threadId, next.snapshot_seq, next.seq]);
+      if (mend.rebuildDocument) mend.document = assemble(await tx.select(this.#sql.chainBySeq, [threadId, next.seq]));
+      if (mend.rebuildText) {
+        const texts = await tx.select(this.#sql.rangeTexts, [threadId, next.textRootSeq, next.seq]);
+        mend.text = joinTexts(texts.map((r) => r.search_text));
       }
-      if (run.text !== undefined) {
-        await tx.run(this.#sql.setTextRoot, [run.text, threadId, next.seq]);
-        await tx.run(this.#sql.rebaseText, [next.seq, threadId, next.text_root_seq, next.seq]);
+    }
+    for (const { first, last, next, rebuildDocument, rebuildText, document, text } of mends) {
+      await tx.run(this.#sql.deleteRange, [threadId, first, last]);
+      if (next === undefined) continue;
+      if (rebuildDocument) {
+        await tx.run(this.#sql.materialize, [document, threadId, next.seq]);
+        await tx.run(this.#sql.rebaseChain, [next.seq, threadId, next.snapshotSeq, next.seq]);
+      }
+      if (rebuildText) {
+        await tx.run(this.#sql.setTextRoot, [text, threadId, next.seq]);
+        await tx.run(this.#sql.rebaseText, [next.seq, threadId, next.textRootSeq, next.seq]);
       }
     }
   }
