@@ -3,12 +3,14 @@ import { mkdir, open, readdir, readFile, rename, rm, unlink, copyFile } from "no
 import { join } from "node:path";
 import { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
 import { CheckpointerError } from "./errors.js";
-import { LocalBackend, type LocalBackendOptions, type StoredBlob, type ThreadRecord, type ThreadStorage } from "./local-backend.js";
+import { LocalBackend, type LocalBackendOptions, type RecordChange, type StoredCheckpoint, type ThreadRecord, type ThreadStorage } from "./local-backend.js";
 
 /**
- * Layout: `<dir>/threads/<sha256 of thread id>/index.json` holds the thread's history; each
- * checkpoint's state is `<seq>.json` and its search text `<seq>.txt` beside it. Names are hashes
- * so any Unicode id is safe on any filesystem, case-insensitive ones included.
+ * Layout: `<dir>/threads/<sha256 of thread id>/index.json` holds the thread's history; beside it
+ * each checkpoint's state is `<seq>.json` (a snapshot) or `<seq>.delta` (the middle bytes of a
+ * splice of its parent, whose lengths index.json holds), and its search text is `<seq>.txt` (the
+ * whole text, or the lines it adds). Names are hashes so any Unicode id is safe on any
+ * filesystem, case-insensitive ones included.
  */
 class FileStorage implements ThreadStorage {
   readonly #threads: string;
@@ -26,18 +28,18 @@ class FileStorage implements ThreadStorage {
     return readRecord(join(this.#dir(threadId), "index.json"));
   }
 
-  async write(record: ThreadRecord, change: { added?: { seq: number; blob: StoredBlob }; dropped?: number[] }) {
+  async write(record: ThreadRecord, change: RecordChange) {
     await this.#ready;
     const dir = this.#dir(record.threadId);
     await mkdir(dir, { recursive: true });
     // Blobs first, index last: until the index names a checkpoint it does not exist.
-    if (change.added) {
-      await writeAtomic(join(dir, `${change.added.seq}.json`), change.added.blob.document);
-      await writeAtomic(join(dir, `${change.added.seq}.txt`), change.added.blob.text);
+    for (const { checkpoint, blob } of change.added ?? []) {
+      await writeAtomic(join(dir, documentFile(checkpoint)), blob.document);
+      await writeAtomic(join(dir, textFile(checkpoint)), blob.text);
     }
     await writeAtomic(join(dir, "index.json"), JSON.stringify(record));
-    for (const seq of change.dropped ?? []) {
-      await Promise.all([`${seq}.json`, `${seq}.txt`].map((f) => unlink(join(dir, f)).catch(ignoreMissing)));
+    for (const checkpoint of change.dropped ?? []) {
+      await Promise.all([documentFile(checkpoint), textFile(checkpoint)].map((f) => unlink(join(dir, f)).catch(ignoreMissing)));
     }
   }
 
@@ -54,16 +56,14 @@ class FileStorage implements ThreadStorage {
     await rm(doomed, { recursive: true, force: true });
   }
 
-  async readBlob(threadId: string, seq: number): Promise<StoredBlob | undefined> {
+  async readDocument(threadId: string, checkpoint: StoredCheckpoint): Promise<Buffer | undefined> {
     await this.#ready;
-    const dir = this.#dir(threadId);
-    try {
-      const [document, text] = await Promise.all([readFile(join(dir, `${seq}.json`), "utf8"), readFile(join(dir, `${seq}.txt`), "utf8")]);
-      return { document, text };
-    } catch (error) {
-      ignoreMissing(error);
-      return undefined;
-    }
+    return readFile(join(this.#dir(threadId), documentFile(checkpoint))).catch(ignoreMissing);
+  }
+
+  async readText(threadId: string, checkpoint: StoredCheckpoint): Promise<string | undefined> {
+    await this.#ready;
+    return readFile(join(this.#dir(threadId), textFile(checkpoint)), "utf8").catch(ignoreMissing);
   }
 
   async copy(record: ThreadRecord, destThreadId: string) {
@@ -72,8 +72,8 @@ class FileStorage implements ThreadStorage {
     const to = this.#dir(destThreadId);
     await rm(to, { recursive: true, force: true });
     await mkdir(to, { recursive: true });
-    for (const { seq } of record.checkpoints) {
-      for (const f of [`${seq}.json`, `${seq}.txt`]) await copyFile(join(from, f), join(to, f));
+    for (const checkpoint of record.checkpoints) {
+      for (const f of [documentFile(checkpoint), textFile(checkpoint)]) await copyFile(join(from, f), join(to, f));
     }
     await writeAtomic(join(to, "index.json"), JSON.stringify({ ...record, threadId: destThreadId }));
   }
@@ -91,6 +91,9 @@ class FileStorage implements ThreadStorage {
     return join(this.#threads, hashId(threadId));
   }
 }
+
+const documentFile = (c: StoredCheckpoint) => (c.snapshotSeq === undefined ? `${c.seq}.json` : `${c.seq}.delta`);
+const textFile = (c: StoredCheckpoint) => `${c.seq}.txt`;
 
 function hashId(threadId: string): string {
   return createHash("sha256").update(threadId, "utf8").digest("hex");
@@ -123,11 +126,11 @@ function corrupt(path: string, why: string): CheckpointerError {
 }
 
 /** Write to a temporary file, fsync, rename over the target, fsync the folder: never a torn file. */
-async function writeAtomic(path: string, data: string): Promise<void> {
+async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
   const temporary = `${path}.${randomUUID()}.tmp`;
   const handle = await open(temporary, "w");
   try {
-    await handle.writeFile(data, "utf8");
+    await handle.writeFile(data);
     await handle.sync();
   } finally {
     await handle.close();
@@ -148,8 +151,9 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-function ignoreMissing(error: unknown): void {
+function ignoreMissing(error: unknown): undefined {
   if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  return undefined;
 }
 
 /**

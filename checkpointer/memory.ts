@@ -1,9 +1,18 @@
 import { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
-import { LocalBackend, type LocalBackendOptions, type StoredBlob, type ThreadRecord, type ThreadStorage } from "./local-backend.js";
+import {
+  LocalBackend,
+  type LocalBackendOptions,
+  type RecordChange,
+  type StoredBlob,
+  type StoredCheckpoint,
+  type ThreadRecord,
+  type ThreadStorage,
+} from "./local-backend.js";
 
 /** Keeps copies, so a caller mutating an object after `save` cannot change what was stored. */
 class MemoryStorage implements ThreadStorage {
   readonly #records = new Map<string, ThreadRecord>();
+  /** Blobs by thread, then seq. */
   readonly #blobs = new Map<string, Map<number, StoredBlob>>();
 
   async read(threadId: string) {
@@ -11,10 +20,11 @@ class MemoryStorage implements ThreadStorage {
     return record && structuredClone(record);
   }
 
-  async write(record: ThreadRecord, change: { added?: { seq: number; blob: StoredBlob }; dropped?: number[] }) {
+  async write(record: ThreadRecord, change: RecordChange) {
     const blobs = this.#blobs.get(record.threadId) ?? new Map<number, StoredBlob>();
-    for (const seq of change.dropped ?? []) blobs.delete(seq);
-    if (change.added) blobs.set(change.added.seq, { ...change.added.blob });
+    for (const { seq } of change.dropped ?? []) blobs.delete(seq);
+    // A copy: a splice's middle is a view that would keep its whole document alive.
+    for (const { checkpoint, blob } of change.added ?? []) blobs.set(checkpoint.seq, { document: Buffer.from(blob.document), text: blob.text });
     this.#blobs.set(record.threadId, blobs);
     this.#records.set(record.threadId, structuredClone(record));
   }
@@ -24,8 +34,12 @@ class MemoryStorage implements ThreadStorage {
     this.#blobs.delete(threadId);
   }
 
-  async readBlob(threadId: string, seq: number) {
-    return this.#blobs.get(threadId)?.get(seq);
+  async readDocument(threadId: string, { seq }: StoredCheckpoint) {
+    return this.#blobs.get(threadId)?.get(seq)?.document;
+  }
+
+  async readText(threadId: string, { seq }: StoredCheckpoint) {
+    return this.#blobs.get(threadId)?.get(seq)?.text;
   }
 
   async copy(record: ThreadRecord, destThreadId: string) {

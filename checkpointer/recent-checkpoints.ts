@@ -1,14 +1,14 @@
 import type { Chain } from "./delta.js";
 
 /** A thread's checkpoint as this process last saved or loaded it: the base of the next delta. */
-export interface RecentCheckpoint {
+export interface RecentCheckpoint<Token = Buffer> {
   checkpointId: string;
   document: Buffer;
   /** Its search text, when this process computed it (a load does not). */
   text: string | undefined;
   chain: Chain;
-  /** The stored row's random token: a delta is written only if the row is still this one. */
-  token: Buffer;
+  /** What says the stored checkpoint is still this one (MySQL: the row's random token; local stores: its seq). */
+  token: Token;
 }
 
 /**
@@ -16,8 +16,8 @@ export interface RecentCheckpoint {
  * a round trip (it is usually what the caller just loaded). Least recently used threads go first
  * once the documents add up to `maxBytes`.
  */
-export class RecentCheckpoints {
-  readonly #entries = new Map<string, RecentCheckpoint>();
+export class RecentCheckpoints<Token = Buffer> {
+  readonly #entries = new Map<string, RecentCheckpoint<Token>>();
   readonly #maxBytes: number;
   #bytes = 0;
 
@@ -25,7 +25,7 @@ export class RecentCheckpoints {
     this.#maxBytes = maxBytes;
   }
 
-  get(threadId: string): RecentCheckpoint | undefined {
+  get(threadId: string): RecentCheckpoint<Token> | undefined {
     const entry = this.#entries.get(threadId);
     if (entry) {
       this.#entries.delete(threadId);
@@ -34,7 +34,7 @@ export class RecentCheckpoints {
     return entry;
   }
 
-  set(threadId: string, entry: RecentCheckpoint): void {
+  set(threadId: string, entry: RecentCheckpoint<Token>): void {
     this.forget(threadId);
     const bytes = size(entry);
     if (bytes > this.#maxBytes) return;
@@ -55,4 +55,4 @@ export class RecentCheckpoints {
   }
 }
 
-const size = (entry: RecentCheckpoint) => entry.document.length + 2 * (entry.text?.length ?? 0);
+const size = (entry: RecentCheckpoint<unknown>) => entry.document.length + 2 * (entry.text?.length ?? 0);

@@ -85,6 +85,11 @@ const conversation = (...contents: string[]): State => ({
   messages: contents.map((content, i) => ({ role: i % 2 ? "assistant" : "user", content })),
 });
 
+/** A deterministic pseudo-random generator, so a failing run can be replayed. */
+function seeded(seed: number) {
+  return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+}
+
 async function expectCode(promise: Promise<unknown>, code: CheckpointerErrorCode): Promise<CheckpointerError> {
   const error = await promise.then(
     () => {
@@ -644,6 +649,87 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         ["search", () => cp.search("x")],
       ];
       for (const [name, call] of calls) expect([name, (await expectCode(call(), "UNAVAILABLE")).code]).toEqual([name, "UNAVAILABLE"]);
+    });
+
+    describe("stored as deltas, every checkpoint stays exact", () => {
+      // A seeded random run of appends, edits, shrinks, deletes, copies and vacuums against a
+      // model: whatever chains and text runs the store builds and mends, each remaining
+      // checkpoint loads as saved and search sees each thread's latest words.
+      it("through any sequence of saves, deletes, copies and vacuums", async () => {
+        const cp = await make();
+        const next = seeded(11);
+        const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
+        const model = new Map<string, { id: string; state: State; at: number }[]>();
+        let words = 0;
+        const message = () => `message ${words} says kw${++words}q`;
+        const grown = (state: State): State => {
+          const roll = next();
+          const messages = [...state.messages];
+          if (roll < 0.7 || messages.length === 0) messages.push({ role: "user", content: message() });
+          else if (roll < 0.8) messages[Math.floor(next() * messages.length)] = { role: "assistant", content: message() };
+          else if (roll < 0.9) messages.splice(Math.floor(next() * messages.length));
+          return { messages, step: messages.length };
+        };
+        for (let op = 0; op < 400; op++) {
+          const threads = [...model.keys()];
+          const roll = next();
+          if (op % 150 !== 149 && (roll < 0.8 || threads.length === 0)) {
+            const thread = next() < 0.8 || threads.length === 0 ? pick(["a", "b", "c", "d"]) : pick(threads);
+            const history = model.get(thread) ?? [];
+            const state = grown(history.at(-1)?.state ?? { messages: [] });
+            const id = await cp.save(state, thread, { parentCheckpointId: history.at(-1)?.id ?? null });
+            model.set(thread, [...history, { id, state, at: clock.now() }]);
+          } else if (op % 150 !== 149 && roll < 0.93) {
+            const thread = pick(threads);
+            const history = model.get(thread)!;
+            const doomed = pick(history);
+            expect(await cp.delete(thread, doomed.id)).toBe(true);
+            const rest = history.filter((c) => c !== doomed);
+            if (rest.length === 0) model.delete(thread);
+            else model.set(thread, rest);
+          } else if (op % 150 !== 149) {
+            const thread = pick(threads);
+            const history = model.get(thread)!;
+            const upTo = Math.floor(next() * history.length);
+            expect(await cp.copyThread(thread, `copy${op}`, { checkpointId: history[upTo]!.id })).toBe(true);
+            model.set(`copy${op}`, history.slice(0, upTo + 1));
+          } else {
+            // Two days on, the threads saved to since stay; the others go whole.
+            const cutoff = clock.now();
+            clock.advanceDays(2);
+            const live = threads.filter(() => next() < 0.8);
+            for (const thread of live) {
+              const history = model.get(thread)!;
+              const state = grown(history.at(-1)!.state);
+              history.push({ id: await cp.save(state, thread), state, at: clock.now() });
+            }
+            const keepLast = 5 + Math.floor(next() * 20);
+            let expected = 0;
+            for (const [thread, history] of model) {
+              const kept = live.includes(thread) ? history.filter((c, i) => c.at > cutoff || i >= history.length - keepLast) : [];
+              expected += history.length - kept.length;
+              if (kept.length === 0) model.delete(thread);
+              else model.set(thread, kept);
+            }
+            expect(await cp.vacuum({ olderThanDays: 1, keepLast })).toBe(expected);
+          }
+        }
+        // The run left several threads with long histories to check.
+        expect([...model.values()].filter((h) => h.length >= 10).length).toBeGreaterThan(2);
+        for (const [thread, history] of model) {
+          expect(await cp.listCheckpoints(thread, 1000)).toEqual(history.map((c) => c.id).reverse());
+          for (const { id, state } of history) expect(await cp.load(thread, id), `${thread} ${id}`).toEqual(state);
+        }
+        // Search matches each thread's latest words only: a word from its latest state finds
+        // exactly the threads whose latest state holds it.
+        const latestWords = [...model.values()].flatMap((h) => h.at(-1)!.state.messages.map((m) => m.content.split(" ").at(-1)!));
+        for (const word of latestWords.filter((_, i) => i % 7 === 0)) {
+          const expected = [...model].filter(([, h]) => h.at(-1)!.state.messages.some((m) => m.content.endsWith(` ${word}`))).map(([t]) => t);
+          const hits = await cp.search(word, 100);
+          expect(hits.map((h) => h.threadId).sort(), word).toEqual(expected.sort());
+          for (const hit of hits) expect(hit.checkpointId).toBe(model.get(hit.threadId)!.at(-1)!.id);
+        }
+      });
     });
 
     describe("faults of the reference implementation, not repeated", () => {
