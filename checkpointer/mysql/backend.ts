@@ -86,7 +86,8 @@ export class MySQLBackend implements StorageBackend {
     const base = this.#baseFor(write);
     const splice = base && spliceOf(base.document, document);
     const deltaChain = base && splice ? chainAfter(base.chain, document.length, splice) : null;
-    const appended = base?.text === undefined ? null : appendedText(base.text, write.text);
+    const baseText = base && (base.text ?? (await this.#textOf(write.threadId, base)));
+    const appended = baseText === undefined ? null : appendedText(baseText, write.text);
     const text = appended ?? write.text;
     const isAppended = appended === null ? 0 : 1;
     const token = randomBytes(16);
@@ -135,6 +136,16 @@ export class MySQLBackend implements StorageBackend {
     const recent = this.#recent.get(write.threadId);
     if (recent === undefined || write.parentCheckpointId === null) return undefined;
     return write.parentCheckpointId === undefined || write.parentCheckpointId === recent.checkpointId ? recent : undefined;
+  }
+
+  /**
+   * The whole search text of a base this process loaded rather than saved, read so the save
+   * indexes only its new lines: one query, far cheaper than indexing the whole conversation again
+   * (as every save would when replicas take turns on a thread). Undefined if the row changed.
+   */
+  async #textOf(threadId: string, base: RecentCheckpoint): Promise<string | undefined> {
+    const rows = await this.database.select(this.#sql.textRun, [threadId, base.checkpointId]);
+    return rows[0]?.row_token?.equals(base.token) ? joinTexts(rows.map((r) => r.search_text)) : undefined;
   }
 
   async load(threadId: string, checkpointId?: string): Promise<string | null> {

@@ -156,6 +156,15 @@ SELECT t.thread_id, t.latest_seq, t.latest_checkpoint_id, t.parent_checkpoint_id
 FROM ${threads} t LEFT JOIN ${checkpoints} p ON p.thread_id = t.thread_id AND p.checkpoint_id = t.parent_checkpoint_id
 WHERE t.thread_id = ? AND (? = 0 OR t.parent_checkpoint_id <=> ?)`,
 
+    /**
+     * A checkpoint's whole search text, as the rows of its text run, with its token: what a save
+     * appends to when this process loaded the parent but did not compute its text.
+     * Params: threadId, checkpointId.
+     */
+    textRun: query<{ search_text: string; row_token: Buffer | null }>(`SELECT c.search_text, x.row_token
+FROM ${checkpoints} x JOIN ${checkpoints} c ON c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+WHERE x.thread_id = ? AND x.checkpoint_id = ? ORDER BY c.seq`),
+
     /** The thread's latest checkpoint's chain. Params: threadId, now. */
     loadLatest: chain(`${threads} t JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq`, `t.thread_id = ? AND ${VISIBLE("t")}`),
     /** A checkpoint's chain. Params: threadId, checkpointId, now. */

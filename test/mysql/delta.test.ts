@@ -92,6 +92,23 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
     expect((await cp.search("topic999")).map((h) => h.threadId)).toEqual(["long"]);
   });
 
+  it("stores deltas and indexes each line once when replicas take turns on a thread (each loads, then saves)", async () => {
+    const replicas = [open(), open()];
+    const saved = new Map<string, Conversation>();
+    let last: Conversation = { messages: [] };
+    for (let i = 0; i < 40; i++) {
+      const cp = replicas[i % 2]!;
+      const state = (await cp.load("replicas")) ?? { messages: [] };
+      last = { messages: [...state.messages, ...turn(i)] };
+      saved.set(await cp.save(last, "replicas", { parentCheckpointId: (await cp.getMetadata("replicas"))?.checkpointId ?? null }), last);
+    }
+    const stored = await rows("replicas");
+    const finalText = Buffer.byteLength(last.messages.map((m) => m.content).join("\n"));
+    expect(stored.filter((r) => r.snapshot_seq === null).length).toBeLessThan(8);
+    expect(stored.reduce((n, r) => n + r.text_bytes, 0) / finalText).toBeLessThan(1.05);
+    await expectAllLoad("replicas", saved);
+  });
+
   it("keeps every other checkpoint loadable and findable when snapshots and deltas are deleted", async () => {
     const cp = open();
     const saved = await converse(cp, "deletes", 60);
