@@ -124,7 +124,7 @@ export class LocalBackend implements StorageBackend {
       };
       const document = Buffer.from(write.document, "utf8");
       const recent = last && this.#recent.get(write.threadId);
-      const base = last && recent?.checkpointId === last.checkpointId && recent.token === last.seq ? recent : undefined;
+      const base = last && recent?.id === last.checkpointId && recent.token === last.seq ? recent : undefined;
       const splice = base && spliceOf(base.document, document);
       let chain: Chain | null = base && splice ? chainAfter(base.chain, document.length, splice) : null;
       if (last && splice && chain) Object.assign(entry, { snapshotSeq: last.snapshotSeq ?? last.seq, splice: [splice.prefix, splice.suffix] });
@@ -137,7 +137,7 @@ export class LocalBackend implements StorageBackend {
       const next: ThreadRecord = { threadId: write.threadId, nextSeq: seq + 1, checkpoints: [...(record?.checkpoints ?? []), entry] };
       const added = [{ checkpoint: entry, blob }];
       await this.#storage.write(next, stored && !record ? { added, dropped: stored.checkpoints } : { added });
-      this.#recent.set(write.threadId, { checkpointId: write.checkpointId, document, text: write.text, chain, token: seq });
+      this.#recent.set(write.threadId, { id: write.checkpointId, document, text: write.text, chain, token: seq });
     });
   }
 
@@ -149,7 +149,7 @@ export class LocalBackend implements StorageBackend {
       const { document, chain } = await this.#assemble(record, found);
       // The latest, as the base of the next save's delta.
       if (found === latest(record) && this.#recent.get(threadId)?.token !== found.seq) {
-        this.#recent.set(threadId, { checkpointId: found.checkpointId, document, text: undefined, chain, token: found.seq });
+        this.#recent.set(threadId, { id: found.checkpointId, document, text: undefined, chain, token: found.seq });
       }
       return document.toString("utf8");
     });

@@ -1,8 +1,12 @@
 import type { Chain } from "./delta.js";
 
-/** A thread's checkpoint as this process last saved or loaded it: the base of the next delta. */
+/**
+ * A stored document as this process last saved or loaded it: the base of the next delta. (A
+ * thread's latest checkpoint, or a LangGraph channel's latest value.)
+ */
 export interface RecentCheckpoint<Token = Buffer> {
-  checkpointId: string;
+  /** The checkpoint id, or the channel version. */
+  id: string;
   document: Buffer;
   /** Its search text, when this process computed it (a load does not). */
   text: string | undefined;
@@ -12,9 +16,9 @@ export interface RecentCheckpoint<Token = Buffer> {
 }
 
 /**
- * The newest checkpoint of recently used threads, so a save finds its parent's document without
- * a round trip (it is usually what the caller just loaded). Least recently used threads go first
- * once the documents add up to `maxBytes`.
+ * The newest checkpoint of recently used threads (or value of channels), so a save finds its
+ * parent's document without a round trip (it is usually what the caller just loaded). Least
+ * recently used keys go first once the documents add up to `maxBytes`.
  */
 export class RecentCheckpoints<Token = Buffer> {
   readonly #entries = new Map<string, RecentCheckpoint<Token>>();

@@ -84,3 +84,11 @@ ALTER TABLE `cp_checkpoints`
   ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from',
   ADD COLUMN text_root_seq BIGINT UNSIGNED NULL COMMENT 'NULL: search_text is the whole text; else only the lines added to the previous row''s, in a run starting at this seq';
 INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (3, 'delta checkpoints');
+
+-- v4: langgraph channel value deltas
+ALTER TABLE `cp_lg_blobs`
+  ADD COLUMN base_version VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NULL COMMENT 'NULL: data is the whole value; else a splice of this version''s value of the channel',
+  ADD COLUMN splice_prefix BIGINT UNSIGNED NULL COMMENT 'bytes kept from the start of the base value',
+  ADD COLUMN splice_suffix BIGINT UNSIGNED NULL COMMENT 'bytes kept from its end',
+  ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from';
+INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (4, 'langgraph channel value deltas');

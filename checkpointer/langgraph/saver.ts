@@ -1,5 +1,6 @@
 // A LangGraph.js checkpoint saver on the module's MySQL database. This folder is the one part of
 // checkpointer/ that needs @langchain/langgraph-checkpoint (and @langchain/core): delete it if you do not use LangGraph.
+import { randomBytes } from "node:crypto";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -19,14 +20,24 @@ import {
   type SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
 import { compareCodePoints } from "../backend-shared.js";
+import { applyChain, chainAfter, snapshotChain, spliceOf, type Chain, type Splice } from "../delta.js";
 import { CheckpointerError } from "../errors.js";
 import { MySQLBackend } from "../mysql/backend.js";
 import { MySQLConfig } from "../mysql/config.js";
 import { MySQLDatabase } from "../mysql/database.js";
 import type { Param, SqlRunner } from "../mysql/query.js";
+import { RecentCheckpoints, type RecentCheckpoint } from "../recent-checkpoints.js";
 import { LANGGRAPH_KEY_LENGTHS as MAX } from "../mysql/schema.js";
 import { validateKey as key } from "../validation.js";
-import { CHANNELS_PER_READ, ROWS_PER_INSERT, langGraphStatements, type CheckpointRow, type LangGraphStatements, type WriteRow } from "./sql.js";
+import {
+  CHANNELS_PER_READ,
+  ROWS_PER_INSERT,
+  langGraphStatements,
+  type CheckpointRow,
+  type LangGraphStatements,
+  type ValueRow,
+  type WriteRow,
+} from "./sql.js";
 
 /**
  * A multi-row INSERT closes once its values reach this many bytes (a larger value goes alone),
@@ -46,6 +57,26 @@ export type PruneStrategy = "keep_latest" | "delete";
 /** A stored checkpoint without its channel values. */
 type CheckpointDocument = Omit<Checkpoint, "channel_values">;
 
+/** A channel value to store: its serialised bytes, and the splice of a recent value of the channel it may be stored as. */
+interface DumpedValue {
+  channel: string;
+  version: string;
+  type: string;
+  bytes: Buffer;
+  base: RecentCheckpoint | undefined;
+  /** Set when the delta policy allows storing it as a splice of `base`. */
+  delta: { splice: Splice; chain: Chain } | null;
+}
+
+/** A channel value read back: its bytes (its chain applied) and what a later delta of it needs. */
+interface LoadedValue {
+  version: string;
+  type: string;
+  bytes: Buffer;
+  token: Buffer | null;
+  chain: Chain;
+}
+
 interface Selection {
   threadId: string | null;
   checkpointNs: string | null;
@@ -57,8 +88,10 @@ interface Selection {
 
 /**
  * LangGraph.js checkpointer on MySQL 8.0.19+, on the module's `MySQLDatabase`: the same config,
- * pool, error codes and migrations as the MySQL checkpointer. Channel values are stored once per channel and version, so a step writes
- * only the channels that changed; each `put` is one transaction.
+ * pool, error codes and migrations as the MySQL checkpointer. Channel values are stored once per
+ * channel and version, so a step writes only the channels that changed, and a changed value is
+ * stored as a splice of the channel's previous value where the delta policy allows (a
+ * `messages` channel: just the new messages); each `put` is one transaction.
  *
  * @example
  * const checkpointer = MySQLSaver.fromConnString(process.env.MYSQL_URL!);
@@ -71,6 +104,8 @@ export class MySQLSaver extends BaseCheckpointSaver {
   /** The database (pool, schema, transactions); shared when the saver is built on a `MySQLBackend`'s. */
   readonly database: MySQLDatabase;
   readonly #sql: LangGraphStatements;
+  /** Each recently used channel's newest value this process wrote or read: the base of its next delta. */
+  readonly #recent = new RecentCheckpoints();
 
   /** @param on a config (a pool of its own), or a `MySQLBackend` / `MySQLDatabase` whose pool it shares. */
   constructor(on: MySQLConfig | MySQLDatabase | MySQLBackend, options: MySQLSaverOptions = {}) {
@@ -111,15 +146,16 @@ export class MySQLSaver extends BaseCheckpointSaver {
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const { thread_id, checkpoint_ns } = config.configurable ?? {};
     if (thread_id === undefined || thread_id === null) return undefined;
+    const checkpointId = optionalKey(getCheckpointId(config), "checkpoint_id");
     const [row] = await this.#select(this.database, {
       threadId: key(thread_id, "thread_id", MAX.threadId),
       checkpointNs: key(checkpoint_ns ?? "", "checkpoint_ns", MAX.checkpointNs, 0),
-      checkpointId: optionalKey(getCheckpointId(config), "checkpoint_id"),
+      checkpointId,
       before: null,
       filter: null,
       limit: "1",
     });
-    return row && this.#tuple(row);
+    return row && this.#tuple(row, checkpointId === null);
   }
 
   /**
@@ -155,16 +191,37 @@ export class MySQLSaver extends BaseCheckpointSaver {
     const checkpointId = key(checkpoint.id, "checkpoint.id", MAX.checkpointId);
     const { channel_values: values, ...document } = checkpoint;
     // Everything is serialised before a connection is taken: CPU work never holds one.
-    const [[type, bytes], metadataJson, blobs] = await Promise.all([
+    const [[type, bytes], metadataJson, dumped] = await Promise.all([
       this.serde.dumpsTyped(document),
       this.#metadataJson(metadata),
       this.#dumpValues(threadId, checkpointNs, values, newVersions),
     ]);
-    await this.database.transaction(async (tx) => {
+    const written = await this.database.transaction(async (tx) => {
       // The checkpoint row first: deleteThread and prune lock it first too.
       await tx.run(this.#sql.upsertCheckpoint, [threadId, checkpointNs, checkpointId, parentId, type, toBuffer(bytes), metadataJson]);
-      await insertRows(tx, this.#sql.insertBlobs, blobs);
+      // A splice is stored only if its base is still the very row it was computed from.
+      const based = dumped.filter((v) => v.delta !== null).map((v): Param[] => [v.channel, v.base!.id]);
+      const live = new Set<string>();
+      for (let i = 0; i < based.length; i += CHANNELS_PER_READ) {
+        for (const r of await tx.select(this.#sql.baseTokens, [threadId, checkpointNs, ...padPairs(based.slice(i, i + CHANNELS_PER_READ))])) {
+          const value = dumped.find((v) => v.channel === r.channel)!;
+          if (r.row_token !== null && value.base!.token.equals(r.row_token)) live.add(r.channel);
+        }
+      }
+      const stored = dumped.map((value) => {
+        const delta = live.has(value.channel) ? value.delta : null;
+        const token = randomBytes(16);
+        const row: Param[] = delta
+          ? [threadId, checkpointNs, value.channel, value.version, value.type, delta.splice.middle, value.base!.id, delta.splice.prefix, delta.splice.suffix, token]
+          : [threadId, checkpointNs, value.channel, value.version, value.type, value.bytes, null, null, null, token];
+        return { value, token, chain: delta?.chain ?? snapshotChain(value.bytes.length), row };
+      });
+      await insertRows(tx, this.#sql.insertBlobs, stored.map((s) => s.row));
+      return stored;
     });
+    for (const { value, token, chain } of written) {
+      this.#recent.set(channelKey(threadId, checkpointNs, value.channel), { id: value.version, document: value.bytes, text: undefined, chain, token });
+    }
     return { configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId } };
   }
 
@@ -242,9 +299,20 @@ export class MySQLSaver extends BaseCheckpointSaver {
           const kept = JSON.stringify(Object.entries(versions).map(([channel, version]) => [channel, String(version)]));
           await tx.run(this.#sql.pruneCheckpoints, [threadId, checkpointNs, checkpointId]);
           await tx.run(this.#sql.pruneWrites, [threadId, checkpointNs, checkpointId]);
+          await this.#materialize(tx, threadId, checkpointNs, Object.entries(versions).map(([channel, version]) => [channel, String(version)]));
           await tx.run(this.#sql.pruneBlobs, [threadId, checkpointNs, kept]);
         }
       });
+    }
+  }
+
+  /** Stores whole the kept values that are splices, before the rows they are based on go. */
+  async #materialize(tx: SqlRunner, threadId: string, checkpointNs: string, pairs: Param[][]): Promise<void> {
+    for (let i = 0; i < pairs.length; i += CHANNELS_PER_READ) {
+      const rows = await tx.select(this.#sql.selectValues, valueParams(threadId, checkpointNs, pairs.slice(i, i + CHANNELS_PER_READ)));
+      for (const [channel, value] of assembleValues(rows)) {
+        if (value.chain.deltas > 0) await tx.run(this.#sql.materializeBlob, [value.bytes, threadId, checkpointNs, channel, value.version]);
+      }
     }
   }
 
@@ -265,32 +333,35 @@ export class MySQLSaver extends BaseCheckpointSaver {
     return this.serde.loadsTyped(row.type, fromBuffer(row.checkpoint));
   }
 
-  /** A tuple from a checkpoint row: one more round trip for its channel values and pending writes. */
-  async #tuple(row: CheckpointRow): Promise<CheckpointTuple> {
+  /**
+   * A tuple from a checkpoint row: one more round trip for its channel values and pending
+   * writes. `latest`: the thread's latest, whose values are the bases of the next put's deltas.
+   */
+  async #tuple(row: CheckpointRow, latest = false): Promise<CheckpointTuple> {
     const { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId, parent_checkpoint_id: parentId } = row;
     const document = await this.#document(row);
     const channelVersions = document.channel_versions ?? {};
     const pairs = Object.entries(channelVersions).map(([channel, version]): Param[] => [channel, String(version)]);
     const rows = await this.database.select(this.#sql.selectValuesAndWrites, [
-      threadId,
-      checkpointNs,
-      ...padPairs(pairs.slice(0, CHANNELS_PER_READ)),
+      ...valueParams(threadId, checkpointNs, pairs.slice(0, CHANNELS_PER_READ)),
       threadId,
       checkpointNs,
       checkpointId,
     ]);
+    const valueRows = rows.filter((r): r is ValueRow => r.task_id === null);
     for (let i = CHANNELS_PER_READ; i < pairs.length; i += CHANNELS_PER_READ) {
-      rows.push(...(await this.database.select(this.#sql.selectValues, [threadId, checkpointNs, ...padPairs(pairs.slice(i, i + CHANNELS_PER_READ))])));
+      valueRows.push(...(await this.database.select(this.#sql.selectValues, valueParams(threadId, checkpointNs, pairs.slice(i, i + CHANNELS_PER_READ)))));
     }
-    const values = rows.filter((r) => r.task_id === null);
+    const values = assembleValues(valueRows);
     const writes = rows.filter((r): r is WriteRow => r.task_id !== null);
+    if (latest) this.#remember(threadId, checkpointNs, values);
     const checkpoint: Checkpoint = {
       ...document,
       channel_versions: channelVersions,
       versions_seen: document.versions_seen ?? {},
       // fromEntries defines own properties: a channel named "__proto__" stays a channel.
       channel_values: Object.fromEntries(
-        await Promise.all(values.map(async (r) => [r.channel, await this.serde.loadsTyped(r.type, fromBuffer(r.data))])),
+        await Promise.all([...values].map(async ([channel, v]) => [channel, await this.serde.loadsTyped(v.type, fromBuffer(v.bytes))])),
       ),
     };
     if (checkpoint.v < 4 && parentId !== null) await this.#migratePendingSends(checkpoint, threadId, checkpointNs, parentId);
@@ -302,6 +373,16 @@ export class MySQLSaver extends BaseCheckpointSaver {
       ...(parentId !== null && { parentConfig: configFor(parentId) }),
       pendingWrites: await this.#loadWrites(writes),
     };
+  }
+
+  /** Values read from the latest checkpoint, as bases of the next deltas (unless this process already holds those rows). */
+  #remember(threadId: string, checkpointNs: string, values: Map<string, LoadedValue>): void {
+    for (const [channel, { version, bytes, token, chain }] of values) {
+      const key = channelKey(threadId, checkpointNs, channel);
+      const known = this.#recent.get(key);
+      if (token === null || (known?.id === version && known.token.equals(token))) continue;
+      this.#recent.set(key, { id: version, document: bytes, text: undefined, chain, token });
+    }
   }
 
   /** Writes in `compareWritesSortKeys` order: (task_path, task_id, idx), by code point. */
@@ -328,16 +409,52 @@ export class MySQLSaver extends BaseCheckpointSaver {
     return new TextDecoder().decode(bytes);
   }
 
-  /** Blob rows for the channels whose version is new in this checkpoint and that hold a value. */
-  async #dumpValues(threadId: string, checkpointNs: string, values: Record<string, unknown>, newVersions: ChannelVersions): Promise<Param[][]> {
+  /** The channels whose version is new in this checkpoint and that hold a value, serialised, each with its recent value. */
+  async #dumpValues(threadId: string, checkpointNs: string, values: Record<string, unknown>, newVersions: ChannelVersions): Promise<DumpedValue[]> {
     const changed = Object.entries(newVersions).filter(([channel]) => Object.hasOwn(values, channel));
     return Promise.all(
-      changed.map(async ([channel, version]): Promise<Param[]> => {
-        const [type, bytes] = await this.serde.dumpsTyped(values[channel]);
-        return [threadId, checkpointNs, key(channel, "channel", MAX.channel), key(String(version), "channel version", MAX.version), type, toBuffer(bytes)];
+      changed.map(async ([channel, version]): Promise<DumpedValue> => {
+        const [type, serialised] = await this.serde.dumpsTyped(values[channel]);
+        const bytes = toBuffer(serialised);
+        const base = this.#recent.get(channelKey(threadId, checkpointNs, channel));
+        const splice = base && spliceOf(base.document, bytes);
+        const chain = base && splice ? chainAfter(base.chain, bytes.length, splice) : null;
+        return {
+          channel: key(channel, "channel", MAX.channel),
+          version: key(String(version), "channel version", MAX.version),
+          type,
+          bytes,
+          base,
+          delta: splice && chain ? { splice, chain } : null,
+        };
       }),
     );
   }
+}
+
+/** The key of a channel's recent value. */
+const channelKey = (threadId: string, checkpointNs: string, channel: string) => JSON.stringify([threadId, checkpointNs, channel]);
+
+/**
+ * Channel values from the rows of their chains (any order): per channel, its whole value at the
+ * deepest row, then each splice up to the version asked for (depth 0).
+ */
+function assembleValues(rows: readonly ValueRow[]): Map<string, LoadedValue> {
+  const chains = new Map<string, ValueRow[]>();
+  for (const row of rows) chains.set(row.channel, [...(chains.get(row.channel) ?? []), row]);
+  const values = new Map<string, LoadedValue>();
+  for (const [channel, chain] of chains) {
+    chain.sort((a, b) => Number(b.depth) - Number(a.depth));
+    const [whole, ...splices] = chain as [ValueRow, ...ValueRow[]];
+    const top = chain.at(-1)!;
+    if (whole.base_version !== null) {
+      throw new CheckpointerError("SCHEMA", `channel ${JSON.stringify(channel)} version ${JSON.stringify(top.version)} cannot be rebuilt: the value its splices start from is missing`);
+    }
+    const bytes = applyChain(whole.data, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.data })));
+    const chainOf = { snapshotBytes: whole.data.length, deltaBytes: splices.reduce((n, r) => n + r.data.length, 0), deltas: splices.length };
+    values.set(channel, { version: top.version, type: top.type, bytes, token: top.row_token, chain: chainOf });
+  }
+  return values;
 }
 
 /** A checkpoint id that may be absent ("" counts as absent, as in LangGraph). */
@@ -358,6 +475,11 @@ function fromBuffer(buffer: Buffer): Uint8Array {
 /** CHANNELS_PER_READ (channel, version) params; NULL pairs match nothing. */
 function padPairs(pairs: Param[][]): Param[] {
   return [...pairs.flat(), ...Array<Param>(2 * (CHANNELS_PER_READ - pairs.length)).fill(null)];
+}
+
+/** A values query's params: the thread, its (channel, version) pairs, the thread again for the chains. */
+function valueParams(threadId: string, checkpointNs: string, pairs: Param[][]): Param[] {
+  return [threadId, checkpointNs, ...padPairs(pairs), threadId, checkpointNs];
 }
 
 /** Multi-row INSERTs of at most ROWS_PER_INSERT rows and about BATCH_BYTES of values each. */

@@ -1,3 +1,4 @@
+import { MAX_CHAIN_DELTAS } from "../delta.js";
 import { query } from "../mysql/query.js";
 import type { TableNames } from "../mysql/schema.js";
 
@@ -13,7 +14,11 @@ export interface CheckpointRow {
   metadata: unknown;
 }
 
-/** A channel value (`task_id` null) or a pending write: the two share one result shape. */
+/**
+ * A row of a channel value's chain (`task_id` null) or a pending write: the two share one result
+ * shape. `depth` 0 is the value asked for; a row with a `base_version` is a splice of the next
+ * deeper row of its channel.
+ */
 export interface ValueOrWriteRow {
   channel: string;
   type: string;
@@ -21,7 +26,16 @@ export interface ValueOrWriteRow {
   task_id: string | null;
   task_path: string | null;
   idx: number | null;
+  version: string | null;
+  base_version: string | null;
+  splice_prefix: number | null;
+  splice_suffix: number | null;
+  row_token: Buffer | null;
+  depth: number | null;
 }
+
+/** A row of a channel value's chain. */
+export type ValueRow = ValueOrWriteRow & { task_id: null; version: string; depth: number };
 
 /** A pending write. */
 export type WriteRow = ValueOrWriteRow & { task_id: string; task_path: string; idx: number };
@@ -48,8 +62,18 @@ export function langGraphStatements(t: TableNames) {
   const blobs = `\`${t.lgBlobs}\``;
   const writes = `\`${t.lgWrites}\``;
   const pairs = placeholders(CHANNELS_PER_READ, 2);
-  const blobsOf = query<ValueOrWriteRow>(`SELECT channel, type, data, NULL AS task_id, NULL AS task_path, NULL AS idx FROM ${blobs}
-WHERE thread_id = ? AND checkpoint_ns = ? AND (channel, version) IN (${pairs})`);
+  // Channel values with their chains: each (channel, version) asked for, then the rows its
+  // splices are based on, one base at a time (a primary-key lookup each), up to its whole value.
+  const valuesOf = `WITH RECURSIVE chain AS (
+  SELECT channel, version, type, data, base_version, splice_prefix, splice_suffix, row_token, 0 AS depth FROM ${blobs}
+  WHERE thread_id = ? AND checkpoint_ns = ? AND (channel, version) IN (${pairs})
+  UNION ALL
+  SELECT b.channel, b.version, b.type, b.data, b.base_version, b.splice_prefix, b.splice_suffix, b.row_token, c.depth + 1
+  FROM chain c JOIN ${blobs} b ON b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = c.channel AND b.version = c.base_version
+)
+SELECT /*+ SET_VAR(cte_max_recursion_depth = ${MAX_CHAIN_DELTAS + 1}) */
+  channel, type, data, NULL AS task_id, NULL AS task_path, NULL AS idx, version, base_version, splice_prefix, splice_suffix, row_token, depth FROM chain`;
+  const blobColumns = "thread_id, checkpoint_ns, channel, version, type, data, base_version, splice_prefix, splice_suffix, row_token";
   const writeColumns = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data, task_path";
   return {
     /** Params: threadId, checkpointNs, checkpointId, parentCheckpointId, type, checkpoint, metadata. */
@@ -60,13 +84,26 @@ ON DUPLICATE KEY UPDATE type = new.type, checkpoint = new.checkpoint, metadata =
     /**
      * A (channel, version) is written once: its value cannot change, so a repeat keeps the stored
      * row. (The no-op update, unlike INSERT IGNORE, still fails on bad data.) Params per row:
-     * threadId, checkpointNs, channel, version, type, data.
+     * threadId, checkpointNs, channel, version, type, data, then for a splice baseVersion, prefix
+     * and suffix (else three NULLs), then token.
      */
     insertBlobs: perRowCount(
-      6,
-      (values) => `INSERT INTO ${blobs} (thread_id, checkpoint_ns, channel, version, type, data)
+      10,
+      (values) => `INSERT INTO ${blobs} (${blobColumns})
 VALUES ${values} ON DUPLICATE KEY UPDATE version = version`,
     ),
+
+    /**
+     * The tokens of the rows a put's splices are based on, read in the put's transaction: the
+     * put holds its checkpoint row, so no prune or deleteThread of the thread removes them before
+     * it commits. Params: threadId, checkpointNs, CHANNELS_PER_READ × (channel, version).
+     */
+    baseTokens: query<{ channel: string; version: string; row_token: Buffer | null }>(`SELECT channel, version, row_token FROM ${blobs}
+WHERE thread_id = ? AND checkpoint_ns = ? AND (channel, version) IN (${pairs})`),
+
+    /** A delta stored whole, before the rows it was based on go. Params: data, threadId, checkpointNs, channel, version. */
+    materializeBlob: `UPDATE ${blobs} SET data = ?, base_version = NULL, splice_prefix = NULL, splice_suffix = NULL
+WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?`,
 
     /** Regular writes: the first write of a (task, idx) wins, as in the PostgreSQL saver. */
     insertWrites: perRowCount(
@@ -100,17 +137,17 @@ FROM (
 JOIN ${checkpoints} c ON c.thread_id = k.thread_id AND c.checkpoint_ns = k.checkpoint_ns AND c.checkpoint_id = k.checkpoint_id`),
 
     /**
-     * A checkpoint's channel values (rows with task_id NULL) and its pending writes, in one round
-     * trip. Params: threadId, checkpointNs, CHANNELS_PER_READ × (channel, version), threadId,
-     * checkpointNs, checkpointId.
+     * A checkpoint's channel values (rows with task_id NULL, with their chains) and its pending
+     * writes, in one round trip. Params: threadId, checkpointNs, CHANNELS_PER_READ × (channel,
+     * version), threadId, checkpointNs, then threadId, checkpointNs, checkpointId.
      */
-    selectValuesAndWrites: query<ValueOrWriteRow>(`${blobsOf}
+    selectValuesAndWrites: query<ValueOrWriteRow>(`${valuesOf}
 UNION ALL
-SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
+SELECT channel, type, data, task_id, task_path, idx, NULL, NULL, NULL, NULL, NULL, NULL FROM ${writes}
 WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?`),
 
-    /** More channel values, for checkpoints with over CHANNELS_PER_READ channels. */
-    selectValues: blobsOf,
+    /** More channel values, for checkpoints with over CHANNELS_PER_READ channels (and prune's). Params as above, without the writes'. */
+    selectValues: query<ValueRow>(valuesOf),
 
     /** Sends stored as writes of the parent, for checkpoints older than format v4. Params: threadId, checkpointNs, checkpointId, TASKS. */
     selectPendingSends: query<WriteRow>(`SELECT channel, type, data, task_id, task_path, idx FROM ${writes}
@@ -125,8 +162,8 @@ WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? AND channel = ?`
     lockTargetThread: query<{ checkpoint_id: string }>(`SELECT checkpoint_id FROM ${checkpoints} WHERE thread_id = ? LIMIT 1 FOR UPDATE`),
     copyCheckpoints: `INSERT INTO ${checkpoints} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata)
 SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM ${checkpoints} WHERE thread_id = ?`,
-    copyBlobs: `INSERT INTO ${blobs} (thread_id, checkpoint_ns, channel, version, type, data)
-SELECT ?, checkpoint_ns, channel, version, type, data FROM ${blobs} WHERE thread_id = ?`,
+    copyBlobs: `INSERT INTO ${blobs} (${blobColumns})
+SELECT ?, ${blobColumns.replace("thread_id, ", "")} FROM ${blobs} WHERE thread_id = ?`,
     copyWrites: `INSERT INTO ${writes} (${writeColumns})
 SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data, task_path FROM ${writes} WHERE thread_id = ?`,
 

@@ -128,14 +128,14 @@ export class MySQLBackend implements StorageBackend {
       savedBefore(write, { document: storedDocument?.toString("utf8") ?? "", metadata: stored.metadata, parentCheckpointId: stored.parent_checkpoint_id });
       return;
     }
-    this.#recent.set(write.threadId, { checkpointId: write.checkpointId, document, text: write.text, chain, token });
+    this.#recent.set(write.threadId, { id: write.checkpointId, document, text: write.text, chain, token });
   }
 
   /** The recent checkpoint a save can be a delta of: the parent it names, or (naming none) the latest seen. */
   #baseFor(write: CheckpointWrite): RecentCheckpoint | undefined {
     const recent = this.#recent.get(write.threadId);
     if (recent === undefined || write.parentCheckpointId === null) return undefined;
-    return write.parentCheckpointId === undefined || write.parentCheckpointId === recent.checkpointId ? recent : undefined;
+    return write.parentCheckpointId === undefined || write.parentCheckpointId === recent.id ? recent : undefined;
   }
 
   /**
@@ -144,7 +144,7 @@ export class MySQLBackend implements StorageBackend {
    * (as every save would when replicas take turns on a thread). Undefined if the row changed.
    */
   async #textOf(threadId: string, base: RecentCheckpoint): Promise<string | undefined> {
-    const rows = await this.database.select(this.#sql.textRun, [threadId, base.checkpointId]);
+    const rows = await this.database.select(this.#sql.textRun, [threadId, base.id]);
     return rows[0]?.row_token?.equals(base.token) ? joinTexts(rows.map((r) => r.search_text)) : undefined;
   }
 
@@ -157,11 +157,11 @@ export class MySQLBackend implements StorageBackend {
     const [first] = rows as [ChainRow, ...ChainRow[]];
     // The latest, as the base of the next save's delta (rows from before deltas have no token).
     const recent = this.#recent.get(threadId);
-    const known = recent?.checkpointId === first.checkpoint_id && first.row_token !== null && recent.token.equals(first.row_token);
+    const known = recent?.id === first.checkpoint_id && first.row_token !== null && recent.token.equals(first.row_token);
     if (checkpointId === undefined && first.row_token !== null && !known) {
       const chain = { snapshotBytes: first.state.length, deltaBytes: 0, deltas: rows.length - 1 };
       for (const row of rows.slice(1)) chain.deltaBytes += row.state.length;
-      this.#recent.set(threadId, { checkpointId: first.checkpoint_id, document, text: undefined, chain, token: first.row_token });
+      this.#recent.set(threadId, { id: first.checkpoint_id, document, text: undefined, chain, token: first.row_token });
     }
     return document.toString("utf8");
   }

@@ -149,6 +149,17 @@ export const MIGRATIONS: readonly Migration[] = [
   ADD COLUMN text_root_seq BIGINT UNSIGNED NULL COMMENT 'NULL: search_text is the whole text; else only the lines added to the previous row''s, in a run starting at this seq'`,
     ],
   },
+  {
+    name: "langgraph channel value deltas",
+    // As v3, columns at the end (instant): a v3 database's rows stay whole values.
+    statements: (t) => [
+      `ALTER TABLE \`${t.lgBlobs}\`
+  ADD COLUMN base_version ${lgKey(LANGGRAPH_KEY_LENGTHS.version)} NULL COMMENT 'NULL: data is the whole value; else a splice of this version''s value of the channel',
+  ADD COLUMN splice_prefix BIGINT UNSIGNED NULL COMMENT 'bytes kept from the start of the base value',
+  ADD COLUMN splice_suffix BIGINT UNSIGNED NULL COMMENT 'bytes kept from its end',
+  ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from'`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

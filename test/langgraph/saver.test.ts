@@ -186,6 +186,53 @@ describe.skipIf(!url)("MySQLSaver", () => {
     for (const table of [t.lgCheckpoints, t.lgBlobs, t.lgWrites]) expect(await count(table, thread)).toBe(0);
   });
 
+  it("stores a growing channel as splices of its previous value: a few times its final size, every checkpoint exact, through copies and prune", async () => {
+    const thread = "long-channel";
+    let config: RunnableConfig = { configurable: { thread_id: thread } };
+    const messages: string[] = [];
+    const puts: [RunnableConfig, Record<string, unknown>][] = [];
+    for (let step = 1; step <= 120; step++) {
+      messages.push(`message ${step}: ${"words ".repeat(30)}`);
+      const values = { messages: [...messages], step };
+      config = await saver.put(config, checkpoint(values, { messages: step, step }), meta({ step }), { messages: step, step });
+      puts.push([config, values]);
+    }
+    const stored = async (threadId: string) => {
+      const [[row]] = await admin.query<mysql.RowDataPacket[]>(
+        `SELECT SUM(LENGTH(data)) AS bytes, SUM(base_version IS NULL) AS whole, COUNT(*) AS n FROM \`${t.lgBlobs}\` WHERE thread_id = ? AND channel = 'messages'`,
+        [threadId],
+      );
+      return { bytes: Number(row!.bytes), whole: Number(row!.whole), n: Number(row!.n) };
+    };
+    const before = await stored(thread);
+    // A snapshot each time the value about doubled: 2x to 3x the final value, not 60x.
+    expect(before.bytes / Buffer.byteLength(JSON.stringify(messages))).toBeLessThan(3);
+    expect(before.whole).toBeLessThan(12);
+
+    // Another saver, holding no recent values, reads every checkpoint; having read the latest, it goes on in splices.
+    const other = MySQLSaver.fromConnString(db.url);
+    try {
+      for (const [c, values] of puts) expect((await other.getTuple(c))?.checkpoint.channel_values).toEqual(values);
+      const latest = (await other.getTuple({ configurable: { thread_id: thread } }))!;
+      messages.push("message 121");
+      const values = { messages: [...messages], step: 121 };
+      puts.push([await other.put(latest.config, checkpoint(values, { messages: 121, step: 121 }), meta(), { messages: 121, step: 121 }), values]);
+      expect((await stored(thread)).whole).toBe(before.whole);
+    } finally {
+      await other.end();
+    }
+
+    await saver.copyThread(thread, "long-channel-copy");
+    await saver.prune([thread]);
+    // The kept value was a splice: it is stored whole before the rows it was based on go.
+    expect(await stored(thread)).toMatchObject({ n: 1, whole: 1 });
+    expect((await saver.getTuple({ configurable: { thread_id: thread } }))?.checkpoint.channel_values).toEqual(puts.at(-1)![1]);
+    for (const [c, values] of puts) {
+      const copy = { configurable: { ...c.configurable, thread_id: "long-channel-copy" } };
+      expect((await saver.getTuple(copy))?.checkpoint.channel_values).toEqual(values);
+    }
+  });
+
   it("refuses ids and channel names longer than their columns with INVALID_INPUT, writing nothing", async () => {
     const invalid = (e: unknown) => isCheckpointerError(e, "INVALID_INPUT");
     await expect(saver.put({ configurable: { thread_id: "x".repeat(256) } }, checkpoint({}, {}), meta(), {})).rejects.toSatisfy(invalid);
