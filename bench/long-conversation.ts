@@ -4,6 +4,7 @@ import type { RowDataPacket } from "mysql2/promise";
 import { mysqlCheckpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
 import type { AgentState } from "../app/agent/state.js";
 import { startApp, stopApp } from "./app-load.js";
+import { langGraphLong } from "./long-langgraph.js";
 import { benchConfig, target, type BenchContext, type PartResult } from "./context.js";
 import { prng, sentence, turn } from "./states.js";
 import { count, ms, ratio, Samples, table, times } from "./stats.js";
@@ -32,6 +33,8 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
     const finalBytes = Buffer.byteLength(JSON.stringify(grown.state));
     const raw = await rawReference(cp, grown.state);
     const app = await appTurns(ctx, plan.appTurns);
+    ctx.log("  the same conversation through LangGraph's savers");
+    const langGraph = await langGraphLong(ctx, plan.turns, plan.marks, WINDOW);
 
     const first = plan.marks[0]!;
     const last = plan.marks.at(-1)!;
@@ -41,6 +44,7 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
     const early = app.slice(0, 50);
     const late = app.slice(-50);
     const appGrowth = ratio(median(late), median(early));
+    const [ours, postgres] = langGraph.savers;
     return {
       title,
       report: [
@@ -61,6 +65,18 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
         `Load of the final state (${(finalBytes / 1024).toFixed(0)} KB) against a raw primary-key SELECT of the same bytes and JSON.parse, interleaved, ${RAW_REPS} each: ` +
           `p50 ${ms(raw.load.summary().p50)} ms against ${ms(raw.raw.summary().p50)} ms.`,
         `Through the app (its own process, demo model, one client, one thread): p50 turn ${ms(median(early))} ms over turns 1–50, ${ms(median(late))} ms over turns ${plan.appTurns - 49}–${plan.appTurns}.`,
+        `The same conversation through LangGraph's savers, a turn of each in turn: getTuple of the latest, then put of the next checkpoint (its \`messages\` channel changed). ` +
+          `Channel-value bytes as serialised, and as stored (PostgreSQL compresses large values).` +
+          (langGraph.skipped ? ` Skipped: ${langGraph.skipped}.` : ""),
+        table(
+          ["saver", ...plan.marks.flatMap((m) => [`put p50 ms, turn ${m}`, `getTuple p50 ms, turn ${m}`]), "channel values", "stored"],
+          langGraph.savers.map((r) => [
+            r.name,
+            ...plan.marks.flatMap((m) => [ms(r.puts.get(m)!.summary().p50), ms(r.gets.get(m)!.summary().p50)]),
+            `${count(r.blobs.bytes)} (${times(ratio(r.blobs.bytes, finalBytes))})`,
+            `${count(r.blobs.stored)} (${times(ratio(r.blobs.stored, finalBytes))})`,
+          ]),
+        ),
       ],
       data: {
         turns: plan.turns,
@@ -69,12 +85,18 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
         finalBytes,
         raw: { load: raw.load.summary(), raw: raw.raw.summary() },
         app: { turns: plan.appTurns, early: median(early), late: median(late) },
+        langGraph: langGraph.savers.map((r) => ({
+          name: r.name,
+          blobs: r.blobs,
+          marks: Object.fromEntries(plan.marks.map((m) => [m, { put: r.puts.get(m)!.summary(), getTuple: r.gets.get(m)!.summary() }])),
+        })),
       },
       targets: [
         target(`stored bytes of a ${plan.turns}-turn thread / its final state`, storedRatio, 3),
         target(`p50 save at turn ${last} / at turn ${first}`, saveGrowth, 1.3),
         target(`p50 load at turn ${last} / raw SELECT + JSON.parse`, loadVsRaw, 2),
         target(`app p50 turn, turns ${plan.appTurns - 49}–${plan.appTurns} / turns 1–50`, appGrowth, 1.5),
+        ...(ours && postgres ? [target(`MySQLSaver p50 put at turn ${last} / PostgresSaver's`, ratio(ours.puts.get(last)!.summary().p50, postgres.puts.get(last)!.summary().p50), 1)] : []),
       ],
     };
   } finally {

@@ -15,8 +15,8 @@ import type { SizeName } from "./states.js";
 import { count, ms, ratio, rotate, Samples, table, times, type Summary } from "./stats.js";
 
 /** pg ships no types and @types/pg is no dependency: the little of it the bench uses. */
-interface PgConnection {
-  query(sql: string): Promise<unknown>;
+export interface PgConnection {
+  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
   end(): Promise<void>;
 }
 const pg = createRequire(import.meta.url)("pg") as {
@@ -38,7 +38,8 @@ const SQLITE = "SqliteSaver (file)";
 /** better-sqlite3 may abort its process now and then (see sqlite-peer.ts); more restarts than this means something else is wrong. */
 const MAX_SQLITE_RESTARTS = 5;
 
-async function postgresDriver(url: string): Promise<SaverDriver> {
+/** The PostgreSQL saver on a fresh database of the server at `url`; `close` drops it. */
+export async function openPostgresSaver(url: string): Promise<{ saver: PostgresSaver; pool: PgConnection; close: () => Promise<void> }> {
   const name = `bench_${randomBytes(5).toString("hex")}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -56,12 +57,18 @@ async function postgresDriver(url: string): Promise<SaverDriver> {
   pool.on("error", () => undefined);
   const saver = new PostgresSaver(pool as never);
   await saver.setup();
-  return localDriver(POSTGRES, saver, async () => {
+  const close = async () => {
     await pool.end();
     const drop = new pg.Client({ connectionString: url });
     await drop.connect();
     await drop.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => drop.end());
-  });
+  };
+  return { saver, pool, close };
+}
+
+async function postgresDriver(url: string): Promise<SaverDriver> {
+  const { saver, close } = await openPostgresSaver(url);
+  return localDriver(POSTGRES, saver, close);
 }
 
 /**

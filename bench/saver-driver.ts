@@ -23,13 +23,13 @@ export interface SaverDriver {
 }
 
 /** A worker's thread: the configs of the checkpoints it put, oldest first, and its channels' version. */
-interface ThreadLog {
+export interface ThreadLog {
   configs: RunnableConfig[];
   version: unknown;
 }
 
 /** The agent state as a graph's channels: the conversation in `messages` (which changes every step), the rest small. */
-function nextCheckpoint(state: AgentState, saver: BaseCheckpointSaver, log: ThreadLog): { checkpoint: Checkpoint; versions: Record<string, number | string> } {
+export function nextCheckpoint(state: AgentState, saver: BaseCheckpointSaver, log: ThreadLog): { checkpoint: Checkpoint; versions: Record<string, number | string> } {
   const version = saver.getNextVersion(log.version as never) as number | string;
   log.version = version;
   const checkpoint: Checkpoint = {
