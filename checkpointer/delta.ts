@@ -20,31 +20,40 @@ export function spliceOf(parent: Buffer, next: Buffer): Splice {
 
 /**
  * A snapshot with its chain of splices applied, in order. The document is kept as a list of
- * pieces (views, no copies) and put together once at the end: applying each splice to a whole
- * document would copy the conversation once per delta.
+ * pieces (views, no copies) edited at its end, and put together once: applying each splice to a
+ * whole document would copy the conversation once per delta. A splice that keeps all but the
+ * end (a conversation that gained messages) touches only the last pieces, so a chain costs
+ * time in proportion to its length, not its square.
  */
 export function applyChain(snapshot: Buffer, splices: readonly Splice[]): Buffer {
-  let pieces: Buffer[] = [snapshot];
+  const pieces: Buffer[] = [snapshot];
   let length = snapshot.length;
-  for (const splice of splices) {
-    if (splice.prefix + splice.suffix > length) throw new RangeError("splice does not fit its parent");
-    pieces = [...cut(pieces, 0, splice.prefix), splice.middle, ...cut(pieces, length - splice.suffix, length)];
-    length = splice.prefix + splice.middle.length + splice.suffix;
+  for (const { prefix, suffix, middle } of splices) {
+    if (prefix + suffix > length) throw new RangeError("splice does not fit its parent");
+    const tail = takeEnd(pieces, suffix);
+    takeEnd(pieces, length - suffix - prefix);
+    if (middle.length > 0) pieces.push(middle);
+    pieces.push(...tail);
+    length = prefix + middle.length + suffix;
   }
   return Buffer.concat(pieces, length);
 }
 
-/** The pieces covering bytes [from, to) of the document they make up. */
-function cut(pieces: readonly Buffer[], from: number, to: number): Buffer[] {
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const piece of pieces) {
-    const end = at + piece.length;
-    if (end > from && at < to) out.push(from <= at && end <= to ? piece : piece.subarray(Math.max(from, at) - at, Math.min(to, end) - at));
-    if (end >= to) break;
-    at = end;
+/** Removes the last `bytes` bytes from the pieces (splitting one if need be) and returns them as pieces, in order. */
+function takeEnd(pieces: Buffer[], bytes: number): Buffer[] {
+  const taken: Buffer[] = [];
+  let left = bytes;
+  while (left > 0) {
+    const last = pieces.pop()!;
+    if (last.length > left) {
+      pieces.push(last.subarray(0, last.length - left));
+      taken.push(last.subarray(last.length - left));
+      break;
+    }
+    taken.push(last);
+    left -= last.length;
   }
-  return out;
+  return taken.reverse();
 }
 
 /**
