@@ -200,12 +200,12 @@ export class MySQLSaver extends BaseCheckpointSaver {
       // The checkpoint row first: deleteThread and prune lock it first too.
       await tx.run(this.#sql.upsertCheckpoint, [threadId, checkpointNs, checkpointId, parentId, type, toBuffer(bytes), metadataJson]);
       // A splice is stored only if its base is still the very row it was computed from.
-      const based = dumped.filter((v) => v.delta !== null).map((v): Param[] => [v.channel, v.base!.id]);
+      const based = new Map(dumped.filter((v) => v.delta !== null).map((v) => [v.channel, v.base!]));
+      const pairs = [...based].map(([channel, base]): Param[] => [channel, base.id]);
       const live = new Set<string>();
-      for (let i = 0; i < based.length; i += CHANNELS_PER_READ) {
-        for (const r of await tx.select(this.#sql.baseTokens, [threadId, checkpointNs, ...padPairs(based.slice(i, i + CHANNELS_PER_READ))])) {
-          const value = dumped.find((v) => v.channel === r.channel)!;
-          if (r.row_token !== null && value.base!.token.equals(r.row_token)) live.add(r.channel);
+      for (let i = 0; i < pairs.length; i += CHANNELS_PER_READ) {
+        for (const r of await tx.select(this.#sql.baseTokens, [threadId, checkpointNs, ...padPairs(pairs.slice(i, i + CHANNELS_PER_READ))])) {
+          if (r.row_token !== null && based.get(r.channel)?.token.equals(r.row_token)) live.add(r.channel);
         }
       }
       const stored = dumped.map((value) => {
