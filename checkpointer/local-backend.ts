@@ -123,22 +123,34 @@ export class LocalBackend implements StorageBackend {
         metadata: write.metadata,
       };
       const document = Buffer.from(write.document, "utf8");
-      const recent = last && this.#recent.get(write.threadId);
-      const base = last && recent?.id === last.checkpointId && recent.token === last.seq ? recent : undefined;
-      const splice = base && spliceOf(base.document, document);
-      let chain: Chain | null = base && splice ? chainAfter(base.chain, document.length, splice) : null;
-      if (last && splice && chain) Object.assign(entry, { snapshotSeq: last.snapshotSeq ?? last.seq, splice: [splice.prefix, splice.suffix] });
-      // A base from a load has no text yet: read it, so this save too indexes only new lines.
-      const baseText = record && last && base ? (base.text ?? (await this.#text(record, last))) : undefined;
-      const appended = baseText === undefined ? null : appendedText(baseText, write.text);
-      if (last && appended !== null) entry.textRootSeq = last.textRootSeq ?? last.seq;
-      const blob = { document: chain && splice ? splice.middle : document, text: appended ?? write.text };
-      chain ??= snapshotChain(document.length);
+      const { links, blob, chain } = await this.#encode(record, write, document);
+      Object.assign(entry, links);
       const next: ThreadRecord = { threadId: write.threadId, nextSeq: seq + 1, checkpoints: [...(record?.checkpoints ?? []), entry] };
       const added = [{ checkpoint: entry, blob }];
       await this.#storage.write(next, stored && !record ? { added, dropped: stored.checkpoints } : { added });
       this.#recent.set(write.threadId, { id: write.checkpointId, document, text: write.text, chain, token: seq });
     });
+  }
+
+  /**
+   * How a new checkpoint after the record's latest is stored: as a splice of it when this process
+   * holds its document and the delta policy allows, and with only the lines its text adds when it
+   * only added lines; otherwise whole.
+   */
+  async #encode(record: ThreadRecord | undefined, write: CheckpointWrite, document: Buffer) {
+    const whole = { links: {}, blob: { document, text: write.text }, chain: snapshotChain(document.length) };
+    const last = record && latest(record);
+    const recent = this.#recent.get(write.threadId);
+    if (!record || !last || recent?.id !== last.checkpointId || recent.token !== last.seq) return whole;
+    const splice = spliceOf(recent.document, document);
+    const chain = chainAfter(recent.chain, document.length, splice);
+    // A base from a load has no text yet: read it, so this save too indexes only new lines.
+    const appended = appendedText(recent.text ?? (await this.#text(record, last)), write.text);
+    const links: Pick<StoredCheckpoint, "snapshotSeq" | "splice" | "textRootSeq"> = {
+      ...(chain && { snapshotSeq: last.snapshotSeq ?? last.seq, splice: [splice.prefix, splice.suffix] }),
+      ...(appended !== null && { textRootSeq: last.textRootSeq ?? last.seq }),
+    };
+    return { links, blob: { document: chain ? splice.middle : document, text: appended ?? write.text }, chain: chain ?? whole.chain };
   }
 
   async load(threadId: string, checkpointId?: string): Promise<string | null> {
