@@ -1,7 +1,7 @@
 // Part: one long conversation. What a turn costs, and what a thread stores, as a conversation
 // grows to 1,000 turns: delta checkpoints should keep both independent of its length.
 import type { RowDataPacket } from "mysql2/promise";
-import { mysqlCheckpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
+import { defaultSearchText, jsonSerializer, mysqlCheckpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
 import type { AgentState } from "../app/agent/state.js";
 import { startApp, stopApp } from "./app-load.js";
 import { langGraphLong } from "./long-langgraph.js";
@@ -32,6 +32,7 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
     const stored = await storedBytes(cp);
     const finalBytes = Buffer.byteLength(JSON.stringify(grown.state));
     const raw = await rawReference(cp, grown.state);
+    const encoding = encodingCost(grown.state);
     const app = await appTurns(ctx, plan.appTurns);
     ctx.log("  the same conversation through LangGraph's savers");
     const langGraph = await langGraphLong(ctx, plan.turns, plan.marks, WINDOW);
@@ -62,6 +63,8 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
             ["checkpoint rows / snapshots", `${count(stored.rows)} / ${count(stored.snapshots)}`, "-"],
           ],
         ),
+        `Of a save at turn ${last}, what the API makes every save do with the whole state, serialise it (JSON) and extract its search text, takes p50 ` +
+          `${ms(encoding.summary().p50)} ms here (${RAW_REPS} runs); the rest is the splice and the database.`,
         `Load of the final state (${(finalBytes / 1024).toFixed(0)} KB) against a raw primary-key SELECT of the same bytes and JSON.parse, interleaved, ${RAW_REPS} each: ` +
           `p50 ${ms(raw.load.summary().p50)} ms against ${ms(raw.raw.summary().p50)} ms.`,
         `Through the app (its own process, demo model, one client, one thread): p50 turn ${ms(median(early))} ms over turns 1–50, ${ms(median(late))} ms over turns ${plan.appTurns - 49}–${plan.appTurns}.`,
@@ -84,6 +87,7 @@ export async function runLongConversation(ctx: BenchContext): Promise<PartResult
         stored,
         finalBytes,
         raw: { load: raw.load.summary(), raw: raw.raw.summary() },
+        encoding: encoding.summary(),
         app: { turns: plan.appTurns, early: median(early), late: median(late) },
         langGraph: langGraph.savers.map((r) => ({
           name: r.name,
@@ -134,6 +138,19 @@ async function storedBytes(cp: MySQLCheckpointer<AgentState>) {
     [THREAD],
   );
   return { rows: Number(row!.n), snapshots: Number(row!.snapshots), state: Number(row!.state), text: Number(row!.text) };
+}
+
+/** What every save does with the whole state before it reaches the store: the checkpointer's default serialiser and search text. */
+function encodingCost(state: AgentState): Samples {
+  const serializer = jsonSerializer<AgentState>();
+  const samples = new Samples();
+  for (let i = 0; i < RAW_REPS; i++) {
+    const start = performance.now();
+    serializer.serialize(state);
+    defaultSearchText(state);
+    samples.record(performance.now() - start);
+  }
+  return samples;
 }
 
 /** The checkpointer's load of the latest state beside the floor: a raw PK SELECT of the same bytes, then JSON.parse. */
