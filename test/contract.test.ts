@@ -730,6 +730,23 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
           for (const hit of hits) expect(hit.checkpointId).toBe(model.get(hit.threadId)!.at(-1)!.id);
         }
       });
+
+      it("through TTL expiry: the checkpoints after the expired ones still load, though their chains started there", async () => {
+        const cp = await make({ ttlSeconds: 100 });
+        let state: State = { messages: [] };
+        const saved: [string, State][] = [];
+        for (let i = 0; i < 60; i++) {
+          if (i === 25) clock.advanceSeconds(60);
+          state = { messages: [...state.messages, { role: "user", content: `turn ${i} about subject${i}` }] };
+          saved.push([await cp.save(state, "ttl"), state]);
+        }
+        clock.advanceSeconds(50); // the first 25 expired; the last 35 have 50 s left
+        expect(await cp.load("ttl", saved[0]![0])).toBeNull();
+        expect(await cp.vacuum({ olderThanDays: 1000, keepLast: 1 })).toBe(25);
+        expect(await cp.listCheckpoints("ttl", 100)).toEqual(saved.slice(25).map(([id]) => id).reverse());
+        for (const [id, s] of saved.slice(25)) expect(await cp.load("ttl", id)).toEqual(s);
+        expect((await cp.search("subject0")).map((h) => h.threadId)).toEqual(["ttl"]);
+      });
     });
 
     describe("faults of the reference implementation, not repeated", () => {
