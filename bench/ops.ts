@@ -54,9 +54,15 @@ interface OpRow extends Summary {
   p50FloorRatio: number;
 }
 
-/** A checkpointer as a contender: saves append to the worker's own thread; loads read the worker's two-checkpoint thread. */
+/**
+ * A checkpointer as a contender. Each save starts a thread of its own, so it stores the whole
+ * state, as the raw INSERT does: saving the same state again on one thread would be an empty
+ * delta (the long-conversation part measures saves that add a turn). Loads read the worker's
+ * two-checkpoint thread.
+ */
 export function checkpointerContender(name: string, cp: Checkpointer<AgentState>, state: AgentState, size: SizeName): Contender {
   const firstIds: string[] = [];
+  let saves = 0;
   const thread = (kind: string, w: number) => `${name}-${kind}-${size}-${w}`;
   return {
     name,
@@ -67,7 +73,7 @@ export function checkpointerContender(name: string, cp: Checkpointer<AgentState>
       }
     },
     run: {
-      save: (w) => cp.save(state, thread("save", w)),
+      save: (w) => cp.save(state, thread(`save-${++saves}`, w)),
       loadLatest: (w) => cp.load(thread("load", w)),
       loadById: (w) => cp.load(thread("load", w), firstIds[w]),
     },
@@ -205,7 +211,8 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
     report: [
       "`raw mysql2` is the ceiling: the state's bytes in one autocommit INSERT into a table with the same ids and a LONGBLOB, and one primary-key SELECT. " +
         "`raw + JSON` adds JSON.stringify / JSON.parse, the floor for any store that takes and returns objects. " +
-        `\`${MYSQL_NO_SEARCH}\` is the MySQL checkpointer with \`searchText: () => ""\`. Concurrency 16 runs 16 operations at once on a pool of 16 connections.`,
+        `\`${MYSQL_NO_SEARCH}\` is the MySQL checkpointer with \`searchText: () => ""\`. Each checkpointer save starts a thread, so it stores the whole state as the INSERT does (a save that adds a turn is a delta: see the long-conversation part). ` +
+        "Concurrency 16 runs 16 operations at once on a pool of 16 connections.",
       table(header, body),
     ],
     data: { rows },

@@ -216,7 +216,7 @@ export async function runPeers(ctx: BenchContext): Promise<PartResult> {
     title: "Part 2: LangGraph savers, the same checkpoints through put/getTuple",
     ...(skipped.length > 0 && { skipped: skipped.join("; ") }),
     report: [
-      "Each put stores a new checkpoint whose `messages` channel (the whole conversation) changed; getTuple reads a thread's latest or its first checkpoint by id. " +
+      "Each put starts a thread of its own, with the whole conversation in its `messages` channel (the long-conversation part measures puts that add a turn); getTuple reads a thread's latest or its first checkpoint by id. " +
         "PostgreSQL 15 runs on the same machine with fsync and synchronous_commit on; SQLite is a file in WAL mode, in a child process (timed there" +
         `${sqliteRestarts() > 0 ? `; it aborted ${sqliteRestarts()} time(s) in better-sqlite3's statement finalizer and was restarted on the same file` : ""}). Pools hold 16 connections.`,
       table(

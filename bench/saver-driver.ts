@@ -52,13 +52,18 @@ export function localDriver(name: string, saver: BaseCheckpointSaver, close: () 
     const key = `${size}-${w}`;
     return logs.get(key) ?? logs.set(key, { configs: [], version: undefined }).get(key)!;
   };
+  /** Puts the next checkpoint of `l`'s thread (`start` when it has none). */
+  const append = async (size: SizeName, l: ThreadLog, start: RunnableConfig["configurable"]) => {
+    const { checkpoint, versions } = nextCheckpoint(states.get(size)!, saver, l);
+    const parent = l.configs.at(-1) ?? { configurable: start };
+    l.configs.push(await saver.put(parent, checkpoint, { source: "loop", step: l.configs.length, parents: {} }, versions));
+  };
+  let puts = 0;
   const ops: Record<SaverOp, (size: SizeName, w: number) => Promise<unknown>> = {
-    put: async (size, w) => {
-      const l = log(size, w);
-      const { checkpoint, versions } = nextCheckpoint(states.get(size)!, saver, l);
-      const parent = l.configs.at(-1) ?? { configurable: thread(size, w) };
-      l.configs.push(await saver.put(parent, checkpoint, { source: "loop", step: l.configs.length, parents: {} }, versions));
-    },
+    // A thread of its own for each put, so every saver stores the whole state: putting the same
+    // state again on one thread would be an empty delta for MySQLSaver (the long-conversation
+    // part measures puts that add a turn).
+    put: (size, w) => append(size, { configs: [], version: undefined }, { thread_id: `${size}-${w}-put-${++puts}`, checkpoint_ns: "" }),
     "getTuple latest": (size, w) => saver.getTuple({ configurable: thread(size, w) }),
     "getTuple by id": (size, w) => saver.getTuple(log(size, w).configs[0]!),
   };
@@ -66,7 +71,7 @@ export function localDriver(name: string, saver: BaseCheckpointSaver, close: () 
     name,
     async prepare(size, workers) {
       states.set(size, makeState(SIZES[size]));
-      for (let w = 0; w < workers; w++) for (let k = 0; k < 2; k++) await ops.put(size, w);
+      for (let w = 0; w < workers; w++) for (let k = 0; k < 2; k++) await append(size, log(size, w), thread(size, w));
     },
     async step(op, size, workers) {
       const start = performance.now();
