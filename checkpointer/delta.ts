@@ -116,6 +116,20 @@ export function chainAfter(parent: Chain, documentBytes: number, splice: Splice)
 
 export const snapshotChain = (documentBytes: number): Chain => ({ snapshotBytes: documentBytes, deltaBytes: 0, deltas: 0 });
 
+/** How `document` is stored as a delta of `base` and the chain it then ends, or null for a snapshot (no base, or the policy says so). */
+export function deltaOf(base: { document: Buffer; chain: Chain } | undefined, document: Buffer): { splice: Splice; chain: Chain } | null {
+  if (base === undefined) return null;
+  const splice = spliceOf(base.document, document);
+  const chain = chainAfter(base.chain, document.length, splice);
+  return chain && { splice, chain };
+}
+
+/** A document read back from its snapshot and the splices after it, with that chain's sizes (what a delta of it goes on from). */
+export function rebuild(snapshot: Buffer, splices: readonly Splice[]): { document: Buffer; chain: Chain } {
+  const deltaBytes = splices.reduce((n, s) => n + s.middle.length, 0);
+  return { document: applyChain(snapshot, splices), chain: { snapshotBytes: snapshot.length, deltaBytes, deltas: splices.length } };
+}
+
 /** A checkpoint's place in its thread's history, as removals need it. */
 export interface Link {
   seq: number;

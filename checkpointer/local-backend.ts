@@ -1,4 +1,4 @@
-import { appendedText, applyChain, chainAfter, joinTexts, planRemoval, snapshotChain, spliceOf, type Chain } from "./delta.js";
+import { appendedText, deltaOf, joinTexts, planRemoval, rebuild, snapshotChain, type Chain } from "./delta.js";
 import { CheckpointerError, isCheckpointerError } from "./errors.js";
 import { RecentCheckpoints } from "./recent-checkpoints.js";
 import { queryTerms, snippet, termScore } from "./search-text.js";
@@ -142,15 +142,15 @@ export class LocalBackend implements StorageBackend {
     const last = record && latest(record);
     const recent = this.#recent.get(write.threadId);
     if (!record || !last || recent?.id !== last.checkpointId || recent.token !== last.seq) return whole;
-    const splice = spliceOf(recent.document, document);
-    const chain = chainAfter(recent.chain, document.length, splice);
+    const delta = deltaOf(recent, document);
     // A base from a load has no text yet: read it, so this save too indexes only new lines.
     const appended = appendedText(recent.text ?? (await this.#text(record, last)), write.text);
     const links: Pick<StoredCheckpoint, "snapshotSeq" | "splice" | "textRootSeq"> = {
-      ...(chain && { snapshotSeq: last.snapshotSeq ?? last.seq, splice: [splice.prefix, splice.suffix] }),
+      ...(delta && { snapshotSeq: last.snapshotSeq ?? last.seq, splice: [delta.splice.prefix, delta.splice.suffix] }),
       ...(appended !== null && { textRootSeq: last.textRootSeq ?? last.seq }),
     };
-    return { links, blob: { document: chain ? splice.middle : document, text: appended ?? write.text }, chain: chain ?? whole.chain };
+    const blob = { document: delta ? delta.splice.middle : document, text: appended ?? write.text };
+    return { links, blob, chain: delta?.chain ?? whole.chain };
   }
 
   async load(threadId: string, checkpointId?: string): Promise<string | null> {
@@ -312,8 +312,7 @@ export class LocalBackend implements StorageBackend {
       if (link.splice === undefined) throw damaged(record, link, "its splice");
       return { prefix: link.splice[0], suffix: link.splice[1], middle };
     });
-    const chain = { snapshotBytes: snapshot.length, deltaBytes: middles.reduce((n, m) => n + m.length, 0), deltas: middles.length };
-    return { document: applyChain(snapshot, splices), chain };
+    return rebuild(snapshot, splices);
   }
 
   async #document(record: ThreadRecord, checkpoint: StoredCheckpoint): Promise<Buffer> {

@@ -20,7 +20,7 @@ import {
   type SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
 import { compareCodePoints } from "../backend-shared.js";
-import { applyChain, chainAfter, snapshotChain, spliceOf, type Chain, type Splice } from "../delta.js";
+import { deltaOf, rebuild, snapshotChain, type Chain, type Splice } from "../delta.js";
 import { CheckpointerError } from "../errors.js";
 import { MySQLBackend } from "../mysql/backend.js";
 import { MySQLConfig } from "../mysql/config.js";
@@ -417,15 +417,13 @@ export class MySQLSaver extends BaseCheckpointSaver {
         const [type, serialised] = await this.serde.dumpsTyped(values[channel]);
         const bytes = toBuffer(serialised);
         const base = this.#recent.get(channelKey(threadId, checkpointNs, channel));
-        const splice = base && spliceOf(base.document, bytes);
-        const chain = base && splice ? chainAfter(base.chain, bytes.length, splice) : null;
         return {
           channel: key(channel, "channel", MAX.channel),
           version: key(String(version), "channel version", MAX.version),
           type,
           bytes,
           base,
-          delta: splice && chain ? { splice, chain } : null,
+          delta: deltaOf(base, bytes),
         };
       }),
     );
@@ -450,9 +448,8 @@ function assembleValues(rows: readonly ValueRow[]): Map<string, LoadedValue> {
     if (whole.base_version !== null) {
       throw new CheckpointerError("SCHEMA", `channel ${JSON.stringify(channel)} version ${JSON.stringify(top.version)} cannot be rebuilt: the value its splices start from is missing`);
     }
-    const bytes = applyChain(whole.data, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.data })));
-    const chainOf = { snapshotBytes: whole.data.length, deltaBytes: splices.reduce((n, r) => n + r.data.length, 0), deltas: splices.length };
-    values.set(channel, { version: top.version, type: top.type, bytes, token: top.row_token, chain: chainOf });
+    const { document: bytes, chain: rebuilt } = rebuild(whole.data, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.data })));
+    values.set(channel, { version: top.version, type: top.type, bytes, token: top.row_token, chain: rebuilt });
   }
   return values;
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { allCapabilities, canonicalJson, conflict, metadataMatches, savedBefore, vacuumCutoff } from "../backend-shared.js";
-import { appendedText, applyChain, chainAfter, joinTexts, planRemoval, snapshotChain, spliceOf, type Chain } from "../delta.js";
+import { appendedText, deltaOf, joinTexts, planRemoval, rebuild, snapshotChain, type Chain } from "../delta.js";
 import { CheckpointerError, isCheckpointerError } from "../errors.js";
 import { RecentCheckpoints, type RecentCheckpoint } from "../recent-checkpoints.js";
 import { snippet } from "../search-text.js";
@@ -84,8 +84,7 @@ export class MySQLBackend implements StorageBackend {
     // A delta against the parent this process last saw, if the thread has not moved past it.
     const document = Buffer.from(write.document, "utf8");
     const base = this.#baseFor(write);
-    const splice = base && spliceOf(base.document, document);
-    const deltaChain = base && splice ? chainAfter(base.chain, document.length, splice) : null;
+    const delta = deltaOf(base, document);
     const baseText = base && (base.text ?? (await this.#textOf(write.threadId, base)));
     const appended = baseText === undefined ? null : appendedText(baseText, write.text);
     const text = appended ?? write.text;
@@ -96,10 +95,11 @@ export class MySQLBackend implements StorageBackend {
       await this.database.transaction(async (tx) => {
         chain = snapshotChain(document.length);
         await tx.run(this.#sql.saveThread, [write.threadId, write.checkpointId, new Date(now), expiresAt, metadata, metadataIndex(write.metadata)]);
-        if (base && splice && deltaChain) {
-          const delta = await tx.run(this.#sql.saveDelta, [splice.middle, text, splice.prefix, splice.suffix, token, isAppended, write.threadId, base.token]);
-          if (delta.affectedRows > 0) {
-            chain = deltaChain;
+        if (base && delta) {
+          const { splice } = delta;
+          const inserted = await tx.run(this.#sql.saveDelta, [splice.middle, text, splice.prefix, splice.suffix, token, isAppended, write.threadId, base.token]);
+          if (inserted.affectedRows > 0) {
+            chain = delta.chain;
             return;
           }
         }
@@ -124,7 +124,7 @@ export class MySQLBackend implements StorageBackend {
       if (!isCheckpointerError(error, "CONFLICT")) throw error;
       const [stored] = await this.database.select(this.#sql.savedCheckpoint, [write.threadId, write.checkpointId]);
       if (!stored) throw error;
-      const storedDocument = assemble(await this.database.select(this.#sql.loadStored, [write.threadId, write.checkpointId]));
+      const storedDocument = assemble(await this.database.select(this.#sql.loadStored, [write.threadId, write.checkpointId]))?.document;
       savedBefore(write, { document: storedDocument?.toString("utf8") ?? "", metadata: stored.metadata, parentCheckpointId: stored.parent_checkpoint_id });
       return;
     }
@@ -152,15 +152,14 @@ export class MySQLBackend implements StorageBackend {
     const rows = await (checkpointId === undefined
       ? this.database.select(this.#sql.loadLatest, [threadId, this.#date()])
       : this.database.select(this.#sql.loadById, [threadId, checkpointId, this.#date()]));
-    const document = assemble(rows);
-    if (document === null) return null;
+    const assembled = assemble(rows);
+    if (assembled === null) return null;
+    const { document, chain } = assembled;
     const [first] = rows as [ChainRow, ...ChainRow[]];
     // The latest, as the base of the next save's delta (rows from before deltas have no token).
     const recent = this.#recent.get(threadId);
     const known = recent?.id === first.checkpoint_id && first.row_token !== null && recent.token.equals(first.row_token);
     if (checkpointId === undefined && first.row_token !== null && !known) {
-      const chain = { snapshotBytes: first.state.length, deltaBytes: 0, deltas: rows.length - 1 };
-      for (const row of rows.slice(1)) chain.deltaBytes += row.state.length;
       this.#recent.set(threadId, { id: first.checkpoint_id, document, text: undefined, chain, token: first.row_token });
     }
     return document.toString("utf8");
@@ -345,7 +344,7 @@ export class MySQLBackend implements StorageBackend {
     for (const mend of mends) {
       const next = mend.next;
       if (next === undefined) continue;
-      if (mend.rebuildDocument) mend.document = assemble(await tx.select(this.#sql.chainBySeq, [threadId, next.seq]));
+      if (mend.rebuildDocument) mend.document = assemble(await tx.select(this.#sql.chainBySeq, [threadId, next.seq]))?.document ?? null;
       if (mend.rebuildText) {
         const texts = await tx.select(this.#sql.rangeTexts, [threadId, next.textRootSeq, next.seq]);
         mend.text = joinTexts(texts.map((r) => r.search_text));
@@ -384,14 +383,14 @@ export class MySQLBackend implements StorageBackend {
   }
 }
 
-/** A checkpoint's document from its chain's rows (null for none); a chain that lost its snapshot is an error. */
-function assemble(rows: ChainRow[]): Buffer | null {
+/** A checkpoint's document and chain from its chain's rows (null for none); a chain that lost its snapshot is an error. */
+function assemble(rows: ChainRow[]): { document: Buffer; chain: Chain } | null {
   const [snapshot, ...splices] = rows;
   if (snapshot === undefined) return null;
   if (snapshot.snapshot_seq !== null) {
     throw new CheckpointerError("SCHEMA", `checkpoint ${JSON.stringify(snapshot.checkpoint_id)} cannot be rebuilt: the snapshot its deltas start from is missing`);
   }
-  return applyChain(snapshot.state, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.state })));
+  return rebuild(snapshot.state, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.state })));
 }
 
 /** A `LIKE … ESCAPE '!'` pattern matching ids that start with `prefix`, literally. */
