@@ -7,12 +7,45 @@ const HELP =
   'I can remember your name ("My name is Alex", later "Who am I?"), tell the time ("What time is it?") and calculate ("Calculate 2+3").';
 
 const ASKS_TIME = /\b(what(?:'s| is) the (?:current )?time|what time is it|current time|time now)\b/i;
-// "calculate 2+3", "what is (2 + 3) * 4": digits with at least one operator.
-const ASKS_MATH = /\b(?:calculate|compute|what(?:'s| is))\s+([-+*/%^().\d\s]*\d[-+*/%^().\d\s]*[-+*/%^][-+*/%^().\d\s]*\d[)\s]*)/i;
+// "calculate 2+3", "what is (2 + 3) * 4": a keyword, then digits with at least one operator between
+// two of them. The keyword alone is matched by a pattern; the expression after it is scanned by
+// hand (mathAfter), since a pattern for "digit, operator, digit" over the same characters
+// backtracks in cubic time on input such as "calculate 111…+++…".
+const MATH_KEYWORD = /\b(?:calculate|compute|what(?:'s| is))\s+/gi;
+const MATH_CHARS = new Set("-+*/%^().0123456789 \t\n\r");
+const OPERATORS = new Set("-+*/%^");
 const ASKS_NAME = /\b(who am i|what(?:'s| is) my name)\b/i;
 const MY_NAME_IS = /\b(?:my name is|call me)\s+(\p{L}[\p{L}'-]*)/iu;
 // After "I'm" only a capitalised word is a name: "I'm Alex", but not "I'm fine".
 const I_AM = /\b[Ii](?:['’]m| am)\s+(\p{Lu}[\p{L}'-]*)/u;
+
+/**
+ * The arithmetic expression asked for in this text, if any: the run of expression characters after
+ * the first math keyword that holds a digit, then an operator, then a digit, cut after its last
+ * digit (and any closing brackets). One pass over the text: the runs after different keywords
+ * never overlap, because a keyword's letters end a run.
+ */
+function mathIn(text: string): string | undefined {
+  for (const keyword of text.matchAll(MATH_KEYWORD)) {
+    const start = keyword.index + keyword[0].length;
+    let end = start;
+    let sawDigit = false;
+    let sawOperatorAfterDigit = false;
+    let lastDigitAfterOperator = -1;
+    for (; end < text.length && MATH_CHARS.has(text[end]!); end++) {
+      const c = text[end]!;
+      if (c >= "0" && c <= "9") {
+        if (sawOperatorAfterDigit) lastDigitAfterOperator = end;
+        sawDigit = true;
+      } else if (sawDigit && OPERATORS.has(c)) sawOperatorAfterDigit = true;
+    }
+    if (lastDigitAfterOperator < 0) continue;
+    let cut = lastDigitAfterOperator + 1;
+    while (cut < end && (text[cut] === ")" || /\s/.test(text[cut]!))) cut++;
+    return text.slice(start, cut).trim();
+  }
+  return undefined;
+}
 
 /** The name the user gave in this text, if any. */
 function nameIn(text: string): string | undefined {
@@ -61,9 +94,9 @@ export class DemoModel implements Model {
     if (has("current_time") && ASKS_TIME.test(text)) {
       return { content: "", toolCalls: [{ id: callId, name: "current_time", arguments: "{}" }] };
     }
-    const math = ASKS_MATH.exec(text);
-    if (has("calculator") && math?.[1]) {
-      return { content: "", toolCalls: [{ id: callId, name: "calculator", arguments: JSON.stringify({ expression: math[1].trim() }) }] };
+    const math = has("calculator") ? mathIn(text) : undefined;
+    if (math) {
+      return { content: "", toolCalls: [{ id: callId, name: "calculator", arguments: JSON.stringify({ expression: math }) }] };
     }
     const told = nameIn(text);
     if (told) return { content: `${intro}Nice to meet you, ${told}! I'll remember that.`, toolCalls: [] };
