@@ -7,7 +7,10 @@ export type CheckpointerErrorCode =
   | "UNAVAILABLE" // the store cannot be reached (an outage, or the checkpointer is closed); retrying later may work
   // The store is not what the checkpointer needs, and retrying will not help: the database or its
   // tables are missing (and cannot be created), the server refuses the module's SQL, or a file is corrupt.
-  | "SCHEMA";
+  | "SCHEMA"
+  // Stored bytes do not rebuild the document they recorded (a row of its chain is missing or
+  // altered): nothing is returned rather than a wrong state. Restore the thread from a backup.
+  | "CORRUPT";
 
 export class CheckpointerError extends Error {
   readonly code: CheckpointerErrorCode;

@@ -23,6 +23,7 @@ const CHECKPOINTER_STATUS: Record<CheckpointerErrorCode, number> = {
   UNAVAILABLE: 503,
   UNSUPPORTED: 500,
   SCHEMA: 500,
+  CORRUPT: 500,
 };
 
 /** express.json()'s errors carry a `type`; these are the client's fault. */
