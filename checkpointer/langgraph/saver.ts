@@ -20,23 +20,30 @@ import {
   type SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
 import { compareCodePoints } from "../backend-shared.js";
-import { deltaOf, rebuild, snapshotChain, type Chain, type Splice } from "../delta.js";
+import { deltaOf, snapshotChain, type Chain, type Splice } from "../delta.js";
 import { CheckpointerError } from "../errors.js";
 import { MySQLBackend } from "../mysql/backend.js";
 import { MySQLConfig } from "../mysql/config.js";
 import { MySQLDatabase } from "../mysql/database.js";
-import type { Param, SqlRunner } from "../mysql/query.js";
 import { RecentCheckpoints, type RecentCheckpoint } from "../recent-checkpoints.js";
 import { LANGGRAPH_KEY_LENGTHS as MAX } from "../mysql/schema.js";
+import type { Params, SqlRunner, Statement } from "../statement.js";
+import { assemble, checkOf, encode, orderChain, type DocumentCheck, type Encoding } from "../stored-document.js";
 import { validateKey as key } from "../validation.js";
 import {
   CHANNELS_PER_READ,
   ROWS_PER_INSERT,
+  channelPairs,
   langGraphStatements,
+  numbered,
+  type BlobValues,
   type CheckpointRow,
   type LangGraphStatements,
+  type Numbered,
+  type Selection,
   type ValueRow,
   type WriteRow,
+  type WriteValues,
 } from "./sql.js";
 
 /**
@@ -57,15 +64,16 @@ export type PruneStrategy = "keep_latest" | "delete";
 /** A stored checkpoint without its channel values. */
 type CheckpointDocument = Omit<Checkpoint, "channel_values">;
 
-/** A channel value to store: its serialised bytes, and the splice of a recent value of the channel it may be stored as. */
+/** A channel value to store: its serialised bytes and their check, and the splice of a recent value of the channel it may be stored as. */
 interface DumpedValue {
   channel: string;
   version: string;
   type: string;
   bytes: Buffer;
+  check: DocumentCheck;
   base: RecentCheckpoint | undefined;
-  /** Set when the delta policy allows storing it as a splice of `base`. */
-  delta: { splice: Splice; chain: Chain } | null;
+  /** Set when the delta policy allows storing it as a splice of `base`: the splice, its middle as stored, the chain it ends. */
+  delta: { splice: Splice; data: Buffer; encoding: Encoding; chain: Chain } | null;
 }
 
 /** A channel value read back: its bytes (its chain applied) and what a later delta of it needs. */
@@ -75,15 +83,6 @@ interface LoadedValue {
   bytes: Buffer;
   token: Buffer | null;
   chain: Chain;
-}
-
-interface Selection {
-  threadId: string | null;
-  checkpointNs: string | null;
-  checkpointId: string | null;
-  before: string | null;
-  filter: string | null;
-  limit: string;
 }
 
 /**
@@ -198,25 +197,44 @@ export class MySQLSaver extends BaseCheckpointSaver {
     ]);
     const written = await this.database.transaction(async (tx) => {
       // The checkpoint row first: deleteThread and prune lock it first too.
-      await tx.run(this.#sql.upsertCheckpoint, [threadId, checkpointNs, checkpointId, parentId, type, toBuffer(bytes), metadataJson]);
+      await tx.run(this.#sql.upsertCheckpoint, {
+        threadId,
+        checkpointNs,
+        checkpointId,
+        parentCheckpointId: parentId,
+        type,
+        checkpoint: toBuffer(bytes),
+        metadata: metadataJson,
+      });
       // A splice is stored only if its base is still the very row it was computed from.
       const based = new Map(dumped.filter((v) => v.delta !== null).map((v) => [v.channel, v.base!]));
-      const pairs = [...based].map(([channel, base]): Param[] => [channel, base.id]);
+      const pairs = [...based].map(([channel, base]) => [channel, base.id] as const);
       const live = new Set<string>();
       for (let i = 0; i < pairs.length; i += CHANNELS_PER_READ) {
-        for (const r of await tx.select(this.#sql.baseTokens, [threadId, checkpointNs, ...padPairs(pairs.slice(i, i + CHANNELS_PER_READ))])) {
+        for (const r of await tx.select(this.#sql.baseTokens, { threadId, checkpointNs, ...channelPairs(pairs.slice(i, i + CHANNELS_PER_READ)) })) {
           if (r.row_token !== null && based.get(r.channel)?.token.equals(r.row_token)) live.add(r.channel);
         }
       }
       const stored = dumped.map((value) => {
         const delta = live.has(value.channel) ? value.delta : null;
         const token = randomBytes(16);
-        const row: Param[] = delta
-          ? [threadId, checkpointNs, value.channel, value.version, value.type, delta.splice.middle, value.base!.id, delta.splice.prefix, delta.splice.suffix, token]
-          : [threadId, checkpointNs, value.channel, value.version, value.type, value.bytes, null, null, null, token];
+        const { data, encoding } = delta ?? encode(value.bytes);
+        const row: BlobValues = {
+          channel: value.channel,
+          version: value.version,
+          type: value.type,
+          data,
+          encoding,
+          baseVersion: delta ? value.base!.id : null,
+          splicePrefix: delta?.splice.prefix ?? null,
+          spliceSuffix: delta?.splice.suffix ?? null,
+          docBytes: value.check.bytes,
+          docCrc32: value.check.crc32,
+          rowToken: token,
+        };
         return { value, token, chain: delta?.chain ?? snapshotChain(value.bytes.length), row };
       });
-      await insertRows(tx, this.#sql.insertBlobs, stored.map((s) => s.row));
+      await insertRows(tx, this.#sql.insertBlobs, { threadId, checkpointNs }, stored.map((s) => s.row));
       return stored;
     });
     for (const { value, token, chain } of written) {
@@ -235,22 +253,19 @@ export class MySQLSaver extends BaseCheckpointSaver {
     if (writes.length === 0) return;
     const special = writes.every(([channel]) => Object.hasOwn(WRITES_IDX_MAP, channel));
     const rows = await Promise.all(
-      writes.map(async ([channel, value], i): Promise<Param[]> => {
+      writes.map(async ([channel, value], i): Promise<WriteValues> => {
         const [type, bytes] = await this.serde.dumpsTyped(value);
         const idx = Object.hasOwn(WRITES_IDX_MAP, channel) ? WRITES_IDX_MAP[channel]! : i;
-        return [threadId, checkpointNs, checkpointId, taskId, idx, key(channel, "channel", MAX.channel), type, toBuffer(bytes), taskPath];
+        return { idx, channel: key(channel, "channel", MAX.channel), type, data: toBuffer(bytes) };
       }),
     );
-    await this.database.transaction((tx) => insertRows(tx, special ? this.#sql.upsertWrites : this.#sql.insertWrites, rows));
+    const shared = { threadId, checkpointNs, checkpointId, taskId, taskPath };
+    await this.database.transaction((tx) => insertRows(tx, special ? this.#sql.upsertWrites : this.#sql.insertWrites, shared, rows));
   }
 
   async deleteThread(threadId: string): Promise<void> {
     key(threadId, "threadId", MAX.threadId);
-    await this.database.transaction(async (tx) => {
-      for (const sql of [this.#sql.deleteThreadCheckpoints, this.#sql.deleteThreadBlobs, this.#sql.deleteThreadWrites]) {
-        await tx.run(sql, [threadId]);
-      }
-    });
+    await this.database.transaction((tx) => tx.run(this.#sql.deleteThread, { threadId }));
   }
 
   /**
@@ -264,11 +279,9 @@ export class MySQLSaver extends BaseCheckpointSaver {
     key(sourceThreadId, "sourceThreadId", MAX.threadId);
     key(targetThreadId, "targetThreadId", MAX.threadId);
     await this.database.transaction(async (tx) => {
-      const taken = await tx.select(this.#sql.lockTargetThread, [targetThreadId]);
+      const taken = await tx.select(this.#sql.lockTargetThread, { threadId: targetThreadId });
       if (taken.length > 0) throw new CheckpointerError("CONFLICT", `thread ${JSON.stringify(targetThreadId)} already has checkpoints`);
-      for (const sql of [this.#sql.copyCheckpoints, this.#sql.copyBlobs, this.#sql.copyWrites]) {
-        await tx.run(sql, [targetThreadId, sourceThreadId]);
-      }
+      await tx.run(this.#sql.copyThread, { threadId: targetThreadId, sourceThreadId });
     });
   }
 
@@ -291,35 +304,37 @@ export class MySQLSaver extends BaseCheckpointSaver {
       }
       key(threadId, "threadId", MAX.threadId);
       await this.database.transaction(async (tx) => {
-        const latest = await tx.select(this.#sql.lockLatestPerNamespace, [threadId]);
+        const latest = await tx.select(this.#sql.lockLatestPerNamespace, { threadId });
         for (const { checkpoint_ns: checkpointNs, checkpoint_id: checkpointId } of latest) {
           // Deserialised inside the transaction: the kept versions must be those of the locked row.
           const [row] = await this.#select(tx, { threadId, checkpointNs, checkpointId, before: null, filter: null, limit: "1" });
-          const versions = (await this.#document(row!)).channel_versions ?? {};
-          const kept = JSON.stringify(Object.entries(versions).map(([channel, version]) => [channel, String(version)]));
-          await tx.run(this.#sql.pruneCheckpoints, [threadId, checkpointNs, checkpointId]);
-          await tx.run(this.#sql.pruneWrites, [threadId, checkpointNs, checkpointId]);
-          await this.#materialize(tx, threadId, checkpointNs, Object.entries(versions).map(([channel, version]) => [channel, String(version)]));
-          await tx.run(this.#sql.pruneBlobs, [threadId, checkpointNs, kept]);
+          const kept = versionPairs((await this.#document(row!)).channel_versions ?? {});
+          await tx.run(this.#sql.pruneHistory, { threadId, checkpointNs, checkpointId });
+          await this.#materialize(tx, threadId, checkpointNs, kept);
+          await tx.run(this.#sql.pruneBlobs, { threadId, checkpointNs, kept: JSON.stringify(kept) });
         }
       });
     }
   }
 
-  /** Stores whole the kept values that are splices, before the rows they are based on go. */
-  async #materialize(tx: SqlRunner, threadId: string, checkpointNs: string, pairs: Param[][]): Promise<void> {
+  /**
+   * Stores whole the kept values that are splices (encoded, with their checks), before the rows
+   * they are based on go. A chain that does not rebuild its value fails the prune with CORRUPT.
+   */
+  async #materialize(tx: SqlRunner, threadId: string, checkpointNs: string, pairs: readonly (readonly [string, string])[]): Promise<void> {
     for (let i = 0; i < pairs.length; i += CHANNELS_PER_READ) {
-      const rows = await tx.select(this.#sql.selectValues, valueParams(threadId, checkpointNs, pairs.slice(i, i + CHANNELS_PER_READ)));
-      for (const [channel, value] of assembleValues(rows)) {
-        if (value.chain.deltas > 0) await tx.run(this.#sql.materializeBlob, [value.bytes, threadId, checkpointNs, channel, value.version]);
+      const rows = await tx.select(this.#sql.selectValues, { threadId, checkpointNs, ...channelPairs(pairs.slice(i, i + CHANNELS_PER_READ)) });
+      for (const [channel, value] of assembleValues(rows, threadId, checkpointNs)) {
+        if (value.chain.deltas === 0) continue;
+        const { bytes: docBytes, crc32: docCrc32 } = checkOf(value.bytes);
+        await tx.run(this.#sql.materializeBlob, { threadId, checkpointNs, channel, version: value.version, ...encode(value.bytes), docBytes, docCrc32 });
       }
     }
   }
 
   /** Checkpoint rows, newest first, through the pool or a transaction's connection. */
   async #select(via: SqlRunner, s: Selection): Promise<CheckpointRow[]> {
-    const params: Param[] = [s.threadId, s.threadId, s.checkpointNs, s.checkpointNs, s.checkpointId, s.checkpointId, s.before, s.before, s.filter, s.filter, s.limit];
-    const rows = await via.select(this.#sql.selectCheckpoints, params);
+    const rows = await via.select(this.#sql.selectCheckpoints, s);
     // The derived table sorted the keys; the join gives no order, so restore it (ids compare by code point, as in MySQL).
     return rows.sort(
       (a, b) =>
@@ -341,18 +356,18 @@ export class MySQLSaver extends BaseCheckpointSaver {
     const { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId, parent_checkpoint_id: parentId } = row;
     const document = await this.#document(row);
     const channelVersions = document.channel_versions ?? {};
-    const pairs = Object.entries(channelVersions).map(([channel, version]): Param[] => [channel, String(version)]);
-    const rows = await this.database.select(this.#sql.selectValuesAndWrites, [
-      ...valueParams(threadId, checkpointNs, pairs.slice(0, CHANNELS_PER_READ)),
+    const pairs = versionPairs(channelVersions);
+    const rows = await this.database.select(this.#sql.selectValuesAndWrites, {
       threadId,
       checkpointNs,
       checkpointId,
-    ]);
+      ...channelPairs(pairs.slice(0, CHANNELS_PER_READ)),
+    });
     const valueRows = rows.filter((r): r is ValueRow => r.task_id === null);
     for (let i = CHANNELS_PER_READ; i < pairs.length; i += CHANNELS_PER_READ) {
-      valueRows.push(...(await this.database.select(this.#sql.selectValues, valueParams(threadId, checkpointNs, pairs.slice(i, i + CHANNELS_PER_READ)))));
+      valueRows.push(...(await this.database.select(this.#sql.selectValues, { threadId, checkpointNs, ...channelPairs(pairs.slice(i, i + CHANNELS_PER_READ)) })));
     }
-    const values = assembleValues(valueRows);
+    const values = assembleValues(valueRows, threadId, checkpointNs);
     const writes = rows.filter((r): r is WriteRow => r.task_id !== null);
     if (latest) this.#remember(threadId, checkpointNs, values);
     const checkpoint: Checkpoint = {
@@ -396,7 +411,7 @@ export class MySQLSaver extends BaseCheckpointSaver {
 
   /** Checkpoints before format v4 kept pending sends as TASKS writes of their parent. */
   async #migratePendingSends(checkpoint: Checkpoint, threadId: string, checkpointNs: string, parentId: string): Promise<void> {
-    const rows = await this.database.select(this.#sql.selectPendingSends, [threadId, checkpointNs, parentId, TASKS]);
+    const rows = await this.database.select(this.#sql.selectPendingSends, { threadId, checkpointNs, checkpointId: parentId, channel: TASKS });
     if (rows.length === 0) return;
     const versions = Object.values(checkpoint.channel_versions);
     checkpoint.channel_values[TASKS] = (await this.#loadWrites(rows)).map(([, , value]) => value);
@@ -417,13 +432,16 @@ export class MySQLSaver extends BaseCheckpointSaver {
         const [type, serialised] = await this.serde.dumpsTyped(values[channel]);
         const bytes = toBuffer(serialised);
         const base = this.#recent.get(channelKey(threadId, checkpointNs, channel));
+        const delta = deltaOf(base, bytes);
         return {
           channel: key(channel, "channel", MAX.channel),
           version: key(String(version), "channel version", MAX.version),
           type,
           bytes,
+          check: checkOf(bytes),
           base,
-          delta: deltaOf(base, bytes),
+          // Compressed here, not in the transaction: CPU work never holds a connection.
+          delta: delta && { ...delta, ...encode(delta.splice.middle) },
         };
       }),
     );
@@ -433,23 +451,38 @@ export class MySQLSaver extends BaseCheckpointSaver {
 /** The key of a channel's recent value. */
 const channelKey = (threadId: string, checkpointNs: string, channel: string) => JSON.stringify([threadId, checkpointNs, channel]);
 
+/** A checkpoint's (channel, version) pairs, versions as the text the blobs table keys them by. */
+const versionPairs = (versions: ChannelVersions): [string, string][] => Object.entries(versions).map(([channel, version]) => [channel, String(version)]);
+
 /**
- * Channel values from the rows of their chains (any order): per channel, its whole value at the
- * deepest row, then each splice up to the version asked for (depth 0).
+ * Channel values from the rows of their chains (any order): per channel, its rows put in order
+ * by following each row's named base from the version asked for (depth 0) down to a whole
+ * value, then rebuilt and checked against the length and CRC-32 its row recorded. A missing
+ * base, a splice that does not fit or bytes that do not match throw CORRUPT. A channel with no
+ * row at all is a channel without a value (LangGraph versions channels it does not store).
  */
-function assembleValues(rows: readonly ValueRow[]): Map<string, LoadedValue> {
+function assembleValues(rows: readonly ValueRow[], threadId: string, checkpointNs: string): Map<string, LoadedValue> {
   const chains = new Map<string, ValueRow[]>();
-  for (const row of rows) chains.set(row.channel, [...(chains.get(row.channel) ?? []), row]);
+  for (const row of rows) {
+    const chain = chains.get(row.channel);
+    if (chain === undefined) chains.set(row.channel, [row]);
+    else chain.push(row);
+  }
   const values = new Map<string, LoadedValue>();
-  for (const [channel, chain] of chains) {
-    chain.sort((a, b) => Number(b.depth) - Number(a.depth));
-    const [whole, ...splices] = chain as [ValueRow, ...ValueRow[]];
-    const top = chain.at(-1)!;
-    if (whole.base_version !== null) {
-      throw new CheckpointerError("SCHEMA", `channel ${JSON.stringify(channel)} version ${JSON.stringify(top.version)} cannot be rebuilt: the value its splices start from is missing`);
-    }
-    const { document: bytes, chain: rebuilt } = rebuild(whole.data, splices.map((r) => ({ prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix), middle: r.data })));
-    values.set(channel, { version: top.version, type: top.type, bytes, token: top.row_token, chain: rebuilt });
+  for (const [channel, chainRows] of chains) {
+    const target = chainRows.find((r) => Number(r.depth) === 0);
+    const where = `thread ${JSON.stringify(threadId)}${checkpointNs === "" ? "" : ` namespace ${JSON.stringify(checkpointNs)}`}`;
+    const what = `channel ${JSON.stringify(channel)} version ${JSON.stringify(target?.version)} of ${where}`;
+    if (target === undefined) throw new CheckpointerError("CORRUPT", `${what} cannot be rebuilt: its row is missing; restore it from a backup`);
+    const ordered = orderChain(chainRows, target.version, (r) => r.version, (r) => r.base_version, what);
+    const pieces = ordered.map((r) => ({
+      data: r.data,
+      encoding: Number(r.encoding),
+      splice: r.base_version === null ? null : { prefix: Number(r.splice_prefix), suffix: Number(r.splice_suffix) },
+      check: r.doc_bytes === null || r.doc_crc32 === null ? null : { bytes: Number(r.doc_bytes), crc32: Number(r.doc_crc32) },
+    }));
+    const { document: bytes, chain } = assemble(pieces, what);
+    values.set(channel, { version: target.version, type: target.type, bytes, token: target.row_token, chain });
   }
   return values;
 }
@@ -469,27 +502,25 @@ function fromBuffer(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
-/** CHANNELS_PER_READ (channel, version) params; NULL pairs match nothing. */
-function padPairs(pairs: Param[][]): Param[] {
-  return [...pairs.flat(), ...Array<Param>(2 * (CHANNELS_PER_READ - pairs.length)).fill(null)];
-}
-
-/** A values query's params: the thread, its (channel, version) pairs, the thread again for the chains. */
-function valueParams(threadId: string, checkpointNs: string, pairs: Param[][]): Param[] {
-  return [threadId, checkpointNs, ...padPairs(pairs), threadId, checkpointNs];
-}
-
-/** Multi-row INSERTs of at most ROWS_PER_INSERT rows and about BATCH_BYTES of values each. */
-async function insertRows(tx: SqlRunner, statements: readonly string[], rows: Param[][]): Promise<void> {
-  let batch: Param[][] = [];
+/**
+ * Multi-row INSERTs of at most ROWS_PER_INSERT rows and about BATCH_BYTES of values each:
+ * `statements[n - 1]` takes n rows, numbered, after the names all rows share.
+ */
+async function insertRows<S extends Params, R extends Params>(
+  tx: SqlRunner,
+  statements: readonly Statement<S & Numbered<R>>[],
+  shared: S,
+  rows: readonly R[],
+): Promise<void> {
+  let batch: R[] = [];
   let bytes = 0;
   const flush = async () => {
-    if (batch.length > 0) await tx.run(statements[batch.length - 1]!, batch.flat());
+    if (batch.length > 0) await tx.run(statements[batch.length - 1]!, { ...shared, ...numbered(batch) });
     batch = [];
     bytes = 0;
   };
   for (const row of rows) {
-    const size = row.reduce((n: number, p) => n + (Buffer.isBuffer(p) ? p.length : 0), 0);
+    const size = Object.values(row).reduce((n: number, p) => n + (Buffer.isBuffer(p) ? p.length : 0), 0);
     if (batch.length === ROWS_PER_INSERT || (batch.length > 0 && bytes + size > BATCH_BYTES)) await flush();
     batch.push(row);
     bytes += size;

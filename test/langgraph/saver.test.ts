@@ -250,7 +250,7 @@ describe.skipIf(!url)("MySQLSaver", () => {
     try {
       await conn.query(migrationsTableSql(t));
       for (const statement of MIGRATIONS[0]!.statements(t)) await conn.query(statement);
-      await conn.execute(recordMigrationSql(t), [1, MIGRATIONS[0]!.name]);
+      await conn.execute({ sql: recordMigrationSql(t).texts[0]!, namedPlaceholders: true }, { version: 1, name: MIGRATIONS[0]!.name });
       const upgraded = MySQLSaver.fromConnString(old.url);
       await upgraded.put({ configurable: { thread_id: "t" } }, checkpoint({}, {}), meta(), {});
       await upgraded.end();
