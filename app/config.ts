@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { z } from "zod";
 import { isCheckpointerError, MySQLConfig } from "../checkpointer/index.js";
 
@@ -29,7 +30,7 @@ export interface AppConfig extends AppSettings {
   host: string;
   /**
    * Where conversations are stored, as a `getCheckpointer` spec: `mysql` when `MYSQL_URL` is set
-   * (the module reads it, with `MYSQL_PASSWORD` or `MYSQL_PASSWORD_FILE`), else `file:<DATA_DIR>`.
+   * (the module reads it, with `MYSQL_PASSWORD` or `MYSQL_PASSWORD_FILE`), else `sqlite:<DATA_DIR>/checkpoints.db`.
    */
   checkpointer: string;
   openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
@@ -99,7 +100,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: e.PORT,
     host: e.HOST,
-    checkpointer: e.MYSQL_URL ? "mysql" : `file:${e.DATA_DIR}`,
+    checkpointer: e.MYSQL_URL ? "mysql" : `sqlite:${join(e.DATA_DIR, "checkpoints.db")}`,
     openai: { apiKey: e.OPENAI_API_KEY, baseURL: e.OPENAI_BASE_URL, model: e.MODEL },
     logLevel: e.LOG_LEVEL,
     apiKeys: [...new Set(e.API_KEYS)],

@@ -6,7 +6,7 @@ import type { AppConfig } from "./config.js";
 
 export interface Store {
   checkpointer: Checkpointer<AgentState>;
-  /** What `/healthz` reports: the spec's name, `mysql` or `file`. */
+  /** What `/healthz` reports: the spec's name, `mysql`, `sqlite` or `memory`. */
   kind: string;
 }
 
@@ -21,10 +21,10 @@ export function openStore(config: AppConfig, logger: Logger, env: Record<string,
   if (backend instanceof MySQLBackend) {
     // toString() masks the password.
     logger.info({ checkpointer: kind, url: backend.config.toString(), createTables: backend.config.createTables }, "conversations are stored in MySQL");
-  } else if (kind === "file") {
+  } else if (kind === "sqlite") {
     logger.info(
-      { checkpointer: kind, directory: resolve(config.checkpointer.slice(kind.length + 1)) },
-      "conversations are stored in files (the embedded default; set MYSQL_URL to use MySQL)",
+      { checkpointer: kind, path: resolve(config.checkpointer.slice(kind.length + 1)) },
+      "conversations are stored in SQLite (the embedded default; set MYSQL_URL to use MySQL)",
     );
   }
   return { checkpointer, kind };

@@ -124,50 +124,5 @@ export function deltaOf(base: { document: Buffer; chain: Chain } | undefined, do
   return chain && { splice, chain };
 }
 
-/** A document read back from its snapshot and the splices after it, with that chain's sizes (what a delta of it goes on from). */
-export function rebuild(snapshot: Buffer, splices: readonly Splice[]): { document: Buffer; chain: Chain } {
-  const deltaBytes = splices.reduce((n, s) => n + s.middle.length, 0);
-  return { document: applyChain(snapshot, splices), chain: { snapshotBytes: snapshot.length, deltaBytes, deltas: splices.length } };
-}
-
-/** A checkpoint's place in its thread's history, as removals need it. */
-export interface Link {
-  seq: number;
-  /** The snapshot its chain starts from; null when it is one. */
-  snapshotSeq: number | null;
-  /** The checkpoint whose whole text its text was appended to; null when it holds its whole text. */
-  textRootSeq: number | null;
-}
-
-/** A run of removed checkpoints and what the one after it needs so it stays loadable and findable. */
-export interface Mend<L extends Link = Link> {
-  first: number;
-  last: number;
-  /** The checkpoint after the run, if any. */
-  next: L | undefined;
-  /** `next` is a splice of a chain that went through the run: it must be stored whole. */
-  rebuildDocument: boolean;
-  /** `next`'s text was appended to text in the run: it must hold its whole text. */
-  rebuildText: boolean;
-}
-
-/**
- * What removing checkpoints `doomed` from a history (oldest first) takes: each run of removed
- * checkpoints, newest run first, so that each rebase of a chain sees the chains as stored. A
- * delta's parent is the checkpoint before it, so the one after a run needs mending when it is a
- * delta at all, and its text when its text was appended.
- */
-export function planRemoval<L extends Link>(history: readonly L[], doomed: ReadonlySet<number>): Mend<L>[] {
-  const mends: Mend<L>[] = [];
-  for (let i = 0; i < history.length; i++) {
-    if (!doomed.has(history[i]!.seq)) continue;
-    const first = history[i]!.seq;
-    while (i + 1 < history.length && doomed.has(history[i + 1]!.seq)) i++;
-    const next = history[i + 1];
-    mends.push({ first, last: history[i]!.seq, next, rebuildDocument: next?.snapshotSeq != null, rebuildText: next?.textRootSeq != null });
-  }
-  return mends.reverse();
-}
-
 /** A checkpoint's whole search text from the texts of its text run, root first. */
 export const joinTexts = (texts: readonly string[]): string => texts.filter((t) => t !== "").join("\n");

@@ -1,4 +1,5 @@
-// The public API of the checkpointer module. Copy this folder into an app; it needs `mysql2` only
+// The public API of the checkpointer module. Copy this folder into an app; it needs `mysql2` and
+// Node 22.13 or later (`node:sqlite`) only
 // (langgraph/, which this file does not import, also needs @langchain/*). Its package.json makes
 // the folder ES modules, whatever the app's own package.json says.
 export type {
@@ -18,9 +19,10 @@ export type {
 } from "./types.js";
 export { CheckpointerError, isCheckpointerError, type CheckpointerErrorCode } from "./errors.js";
 export { BackendCheckpointer, type CheckpointerOptions } from "./backend-checkpointer.js";
-export { MemoryCheckpointer } from "./memory.js";
-export { FileCheckpointer } from "./file.js";
-export type { LocalBackendOptions } from "./local-backend.js";
+export { MemoryCheckpointer, SQLiteBackend, SQLiteCheckpointer, type SQLiteCheckpointerOptions } from "./sqlite/checkpointer.js";
+// The contract's name for the embedded single-machine store, which is now SQLite in one file.
+export { SQLiteCheckpointer as FileCheckpointer } from "./sqlite/checkpointer.js";
+export { SqlBackend, type SqlBackendOptions } from "./sql-backend.js";
 export { jsonSerializer } from "./serialization.js";
 export { MAX_ID_CHARS } from "./validation.js";
 export { defaultSearchText } from "./search-text.js";

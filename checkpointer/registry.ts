@@ -1,6 +1,5 @@
 import { CheckpointerError } from "./errors.js";
-import { FileCheckpointer } from "./file.js";
-import { MemoryCheckpointer } from "./memory.js";
+import { MemoryCheckpointer, SQLiteCheckpointer } from "./sqlite/checkpointer.js";
 import { MySQLConfig } from "./mysql/config.js";
 import { mysqlCheckpointer } from "./mysql/checkpointer.js";
 import type { Checkpointer } from "./types.js";
@@ -10,24 +9,33 @@ export interface CheckpointerSpecOptions {
   env?: Record<string, string | undefined> | undefined;
 }
 
-/** Makes a checkpointer from a spec string such as `file:./data`; the name is the part before `:`. */
+/** Makes a checkpointer from a spec string such as `sqlite:./data/checkpoints.db`; the name is the part before `:`. */
 export type CheckpointerFactory = (spec: string, options: CheckpointerSpecOptions) => Checkpointer<unknown>;
 
 const factories = new Map<string, CheckpointerFactory>([
   ["memory", () => new MemoryCheckpointer()],
   [
-    "file",
+    "sqlite",
     (spec) => {
-      const directory = spec.slice("file:".length);
-      if (!directory) throw new CheckpointerError("INVALID_INPUT", 'file checkpointer needs a directory: "file:<dir>"');
-      return new FileCheckpointer({ directory });
+      const path = spec.slice("sqlite:".length);
+      if (!path) throw new CheckpointerError("INVALID_INPUT", 'sqlite checkpointer needs a file: "sqlite:<path>" (or "memory")');
+      return new SQLiteCheckpointer({ path });
+    },
+  ],
+  [
+    "file",
+    () => {
+      throw new CheckpointerError(
+        "INVALID_INPUT",
+        'the "file:" store was replaced by SQLite: use "sqlite:<path to a .db file>", e.g. "sqlite:./data/checkpoints.db"',
+      );
     },
   ],
   ["mysql", (spec, { env }) => mysqlCheckpointer(spec === "mysql" ? MySQLConfig.fromEnv(env) : MySQLConfig.fromUrl(spec))],
 ]);
 
 /**
- * A checkpointer from a spec: `"memory"`, `"file:<dir>"`, `"mysql"` (reads `MYSQL_URL` and the
+ * A checkpointer from a spec: `"memory"`, `"sqlite:<path>"`, `"mysql"` (reads `MYSQL_URL` and the
  * password variables of `MySQLConfig.fromEnv`), `"mysql://user:pass@host:port/db"`, or any name
  * given to `registerCheckpointer`.
  */

@@ -1,5 +1,5 @@
 // The checkpointer contract (Locus's, as README.md's "The checkpointer module" states it), one
-// suite run against every checkpointer: memory, file, and MySQL on a real server.
+// suite run against every checkpointer: memory, SQLite in a file, and MySQL on a real server.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,8 +7,8 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   CheckpointerError,
-  FileCheckpointer,
   MemoryCheckpointer,
+  SQLiteCheckpointer,
   mysqlCheckpointer,
   type Checkpointer,
   type CheckpointerErrorCode,
@@ -54,11 +54,11 @@ const harnesses: Harness[] = [
     make: async ({ clock, ttlSeconds }) => new MemoryCheckpointer<State>({ now: clock.now, ttlSeconds }),
   },
   {
-    name: "FileCheckpointer",
+    name: "SQLiteCheckpointer",
     skip: () => null,
-    setup: async () => void (fileRoot = await mkdtemp(join(tmpdir(), "cp-file-"))),
+    setup: async () => void (fileRoot = await mkdtemp(join(tmpdir(), "cp-sqlite-"))),
     make: async ({ clock, ttlSeconds }) =>
-      new FileCheckpointer<State>({ directory: await mkdtemp(join(fileRoot, "t-")), now: clock.now, ttlSeconds }),
+      new SQLiteCheckpointer<State>({ path: join(await mkdtemp(join(fileRoot, "t-")), "checkpoints.db"), now: clock.now, ttlSeconds }),
     teardown: () => rm(fileRoot, { recursive: true, force: true }),
   },
   {

@@ -3,7 +3,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from "mysql
 import { CheckpointerError } from "../errors.js";
 import type { MySQLConfig } from "./config.js";
 import { isAccessDenied, isAlreadyApplied, isMissingTable, isReadOnly, isRetryable, toCheckpointerError } from "./errors.js";
-import { query, type Param, type Query, type SqlRunner } from "./query.js";
+import { bind, sql, type AnyStatement, type Param, type Params, type SqlDatabase, type SqlRunner, type Statement } from "../statement.js";
 import {
   MIGRATIONS,
   SCHEMA_VERSION,
@@ -22,7 +22,7 @@ const TRANSACTION_ATTEMPTS = 4;
  * transactions with retry. `MySQLBackend` (the checkpointer's storage) and the LangGraph saver
  * both run on one, so they can share a pool.
  */
-export class MySQLDatabase implements SqlRunner {
+export class MySQLDatabase implements SqlDatabase {
   readonly config: MySQLConfig;
   readonly tables: TableNames;
   #pool: Pool | undefined;
@@ -43,7 +43,7 @@ export class MySQLDatabase implements SqlRunner {
   }
 
   /** The server's `max_allowed_packet` in bytes, once `ensureSchema()` has run. */
-  get maxAllowedPacket(): number | undefined {
+  get maxStatementBytes(): number | undefined {
     return this.#maxAllowedPacket;
   }
 
@@ -66,19 +66,19 @@ export class MySQLDatabase implements SqlRunner {
   }
 
   /** One prepared statement on the pool, after `ensureSchema()`; errors as `CheckpointerError`. */
-  async select<R>(sql: Query<R>, params: Param[]): Promise<R[]> {
+  async select<P extends Params, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
     await this.ensureSchema();
     try {
-      return await new ConnectionRunner(this.pool).select(sql, params);
+      return await new ConnectionRunner(this.pool).select(statement, params);
     } catch (error) {
       throw toCheckpointerError(error, this.#maxAllowedPacket);
     }
   }
 
-  async run(sql: string, params: Param[]): Promise<ResultSetHeader> {
+  async run<P extends Params>(statement: Statement<P, never>, params: P): Promise<number> {
     await this.ensureSchema();
     try {
-      return await new ConnectionRunner(this.pool).run(sql, params);
+      return await new ConnectionRunner(this.pool).run(statement, params);
     } catch (error) {
       throw toCheckpointerError(error, this.#maxAllowedPacket);
     }
@@ -135,11 +135,11 @@ export class MySQLDatabase implements SqlRunner {
 
   async #migrate(): Promise<void> {
     const runner = new ConnectionRunner(this.pool);
-    const [settings] = await runner.select(query<{ packet: number }>("SELECT @@max_allowed_packet AS packet"), []);
+    const [settings] = await runner.select(sql<Params, { packet: number }>("SELECT @@max_allowed_packet AS packet"), {});
     this.#maxAllowedPacket = Number(settings?.packet);
     let version = 0;
     try {
-      const [row] = await runner.select(schemaVersionSql(this.tables), []);
+      const [row] = await runner.select(schemaVersionSql(this.tables), {});
       version = Number(row?.version ?? 0);
     } catch (error) {
       if (!isMissingTable(error)) throw error;
@@ -162,7 +162,7 @@ export class MySQLDatabase implements SqlRunner {
             if (!isAlreadyApplied(error)) throw error;
           });
         }
-        await runner.run(recordMigrationSql(this.tables), [v, migration.name]);
+        await runner.run(recordMigrationSql(this.tables), { version: v, name: migration.name });
       }
     } catch (error) {
       if (isAccessDenied(error)) throw missing();
@@ -171,7 +171,7 @@ export class MySQLDatabase implements SqlRunner {
   }
 }
 
-/** Statements on a pool or on one connection, mapped to the `SqlRunner` shape. */
+/** Statements on a pool or on one connection, with named parameters. */
 class ConnectionRunner implements SqlRunner {
   readonly #via: Pool | PoolConnection;
 
@@ -179,14 +179,30 @@ class ConnectionRunner implements SqlRunner {
     this.#via = via;
   }
 
-  async select<R>(sql: Query<R>, params: Param[]): Promise<R[]> {
-    const [rows] = await this.#via.execute<RowDataPacket[]>(sql, params);
-    // The one place a row type meets the driver: each Query declares what its columns are.
+  async select<P extends Params, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
+    let rows: RowDataPacket[] = [];
+    for (let i = 0; i < statement.texts.length; i++) [rows] = await this.#via.execute<RowDataPacket[]>(options(statement, i), values(statement, i, params));
+    // The one place a row type meets the driver: each statement declares what its columns are.
     return rows as R[];
   }
 
-  async run(sql: string, params: Param[]): Promise<ResultSetHeader> {
-    const [result] = await this.#via.execute<ResultSetHeader>(sql, params);
-    return result;
+  async run<P extends Params>(statement: Statement<P, never>, params: P): Promise<number> {
+    let changed = 0;
+    for (let i = 0; i < statement.texts.length; i++) {
+      const [result] = await this.#via.execute<ResultSetHeader>(options(statement, i), values(statement, i, params));
+      changed += result.affectedRows;
+    }
+    return changed;
   }
+}
+
+const options = (statement: AnyStatement, i: number) => ({ sql: statement.texts[i]!, namedPlaceholders: true });
+
+/**
+ * mysql2 binds a JS number as a DOUBLE, which MySQL 8.0.22+ refuses for LIMIT: whole numbers go
+ * as decimal text, which MySQL converts wherever a number is expected.
+ */
+function values(statement: AnyStatement, i: number, params: Params): Record<string, string | Exclude<Param, number>> {
+  const bound: Record<string, Param> = bind(statement, i, params);
+  return Object.fromEntries(Object.entries(bound).map(([name, value]) => [name, typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value])) as Record<string, string | Exclude<Param, number>>;
 }

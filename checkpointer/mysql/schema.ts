@@ -1,5 +1,5 @@
 import { DEFAULT_TABLE_PREFIX } from "./config.js";
-import { query, type Query } from "./query.js";
+import { sql, type Statement } from "../statement.js";
 
 /** Every table the module owns, for one table prefix. */
 export interface TableNames {
@@ -160,6 +160,26 @@ export const MIGRATIONS: readonly Migration[] = [
   ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from'`,
     ],
   },
+  {
+    name: "named bases, checked and compressed documents",
+    // Columns at the end again (instant). A v3/v4 delta's base was the row before it: the UPDATE
+    // names it, touching only those rows, and can be run again. snapshot_seq is left unused.
+    statements: (t) => [
+      `ALTER TABLE \`${t.checkpoints}\`
+  ADD COLUMN base_seq BIGINT UNSIGNED NULL COMMENT 'NULL: state is the whole document; else a splice of this row''s document',
+  ADD COLUMN doc_bytes BIGINT UNSIGNED NULL COMMENT 'length of the document the row rebuilds (NULL: written before v5)',
+  ADD COLUMN doc_crc32 INT UNSIGNED NULL COMMENT 'CRC-32 of that document',
+  ADD COLUMN encoding TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0: state as is; 1: raw DEFLATE'`,
+      `UPDATE \`${t.checkpoints}\` c JOIN (
+  SELECT thread_id, seq, LAG(seq) OVER (PARTITION BY thread_id ORDER BY seq) AS previous FROM \`${t.checkpoints}\`
+) p ON p.thread_id = c.thread_id AND p.seq = c.seq
+SET c.base_seq = p.previous WHERE c.snapshot_seq IS NOT NULL AND c.base_seq IS NULL`,
+      `ALTER TABLE \`${t.lgBlobs}\`
+  ADD COLUMN doc_bytes BIGINT UNSIGNED NULL COMMENT 'length of the value the row rebuilds (NULL: written before v5)',
+  ADD COLUMN doc_crc32 INT UNSIGNED NULL COMMENT 'CRC-32 of that value',
+  ADD COLUMN encoding TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0: data as is; 1: raw DEFLATE'`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -174,12 +194,12 @@ export function migrationsTableSql(t: TableNames): string {
 }
 
 /** The newest migration recorded: one row, `version` NULL when none ran. */
-export function schemaVersionSql(t: TableNames): Query<{ version: number | null }> {
-  return query(`SELECT MAX(version) AS version FROM \`${t.migrations}\``);
+export function schemaVersionSql(t: TableNames): Statement<Record<string, never>, { version: number | null }> {
+  return sql(`SELECT MAX(version) AS version FROM \`${t.migrations}\``);
 }
 
-export function recordMigrationSql(t: TableNames): string {
-  return `INSERT IGNORE INTO \`${t.migrations}\` (version, name) VALUES (?, ?)`;
+export function recordMigrationSql(t: TableNames): Statement<{ version: number; name: string }> {
+  return sql(`INSERT IGNORE INTO \`${t.migrations}\` (version, name) VALUES (:version, :name)`);
 }
 
 /**
@@ -198,7 +218,7 @@ export function renderSchemaSql(prefix: string = DEFAULT_TABLE_PREFIX): string {
   MIGRATIONS.forEach((migration, i) => {
     parts.push("", `-- v${i + 1}: ${migration.name}`);
     for (const statement of migration.statements(t)) parts.push(`${statement};`);
-    parts.push(`${recordMigrationSql(t).replace("(?, ?)", `(${i + 1}, ${quote(migration.name)})`)};`);
+    parts.push(`${recordMigrationSql(t).texts[0]!.replace("(:version, :name)", `(${i + 1}, ${quote(migration.name)})`)};`);
   });
   return `${parts.join("\n")}\n`;
 }

@@ -1,0 +1,173 @@
+// The statements the storage engine (sql-backend.ts) runs, by name, with what each binds and
+// returns. Each database writes them in its own SQL (mysql/sql.ts, sqlite/sql.ts) over the same
+// tables: a thread row (its latest checkpoint's header) and one row per checkpoint.
+import type { Metadata } from "./types.js";
+import type { Statement } from "./statement.js";
+
+/** MySQL returns DATETIME as Date and JSON parsed; SQLite stores epoch milliseconds and JSON text. */
+export type StoredTime = Date | number;
+export type StoredJson = Metadata | string;
+
+/** The thread row, locked, with its latest checkpoint's links and the seq of the checkpoint a save names. */
+export interface LockRow {
+  next_seq: number;
+  latest_seq: number;
+  latest_checkpoint_id: string;
+  expires_at: StoredTime | null;
+  /** The latest checkpoint row's token: a cached document is the base of a delta only if it matches. */
+  row_token: Buffer | Uint8Array | null;
+  text_root_seq: number | null;
+  /** The seq of the checkpoint named by the statement's `checkpointId` in this thread, if any. */
+  named_seq: number | null;
+}
+
+/** One row of a checkpoint's chain; `depth` 0 is the checkpoint asked for, each deeper row its base. */
+export interface ChainRow {
+  seq: number;
+  checkpoint_id: string;
+  base_seq: number | null;
+  splice_prefix: number | null;
+  splice_suffix: number | null;
+  state: Buffer | Uint8Array;
+  encoding: number;
+  doc_bytes: number | null;
+  doc_crc32: number | null;
+  row_token: Buffer | Uint8Array | null;
+  text_root_seq: number | null;
+  depth: number;
+}
+
+export interface HistoryRow {
+  seq: number;
+  base_seq: number | null;
+  text_root_seq: number | null;
+}
+
+export interface InfoRow {
+  thread_id: string;
+  checkpoint_id: string;
+  parent_checkpoint_id: string | null;
+  created_at: StoredTime;
+  metadata: StoredJson;
+}
+
+export interface NewestRow extends Omit<InfoRow, "thread_id"> {
+  seq: number;
+  expires_at: StoredTime | null;
+}
+
+export interface SummaryRow {
+  thread_id: string;
+  checkpoint_id: string;
+  updated_at: StoredTime;
+  metadata: StoredJson;
+}
+
+export interface SearchRow {
+  thread_id: string;
+  checkpoint_id: string;
+  score: number;
+  updated_at: StoredTime;
+  search_text: string;
+}
+
+type ThreadId = { threadId: string };
+type Checkpoint = { threadId: string; checkpointId: string };
+type Now = { now: Date };
+type Page = { limit: number };
+/** `prefix` is "" for every thread. */
+type Listing = Now & Page & { prefix: string };
+type Cursor = Listing & { cursorAt: StoredTime; cursor: string };
+
+/** A checkpoint row as a save writes it. */
+export type CheckpointParams = {
+  threadId: string;
+  seq: number;
+  checkpointId: string;
+  parentCheckpointId: string | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  metadata: string;
+  state: Buffer;
+  encoding: number;
+  baseSeq: number | null;
+  splicePrefix: number | null;
+  spliceSuffix: number | null;
+  docBytes: number;
+  docCrc32: number;
+  rowToken: Buffer;
+  searchText: string;
+  textRootSeq: number | null;
+};
+
+/** The thread row: its latest checkpoint's header. */
+export type ThreadParams = {
+  threadId: string;
+  nextSeq: number;
+  latestSeq: number;
+  latestCheckpointId: string;
+  parentCheckpointId: string | null;
+  updatedAt: Date;
+  expiresAt: Date | null;
+  metadata: string;
+  /** JSON array of the hashes of the metadata's top-level pairs (queryByMetadata's index). */
+  metadataIndex: string;
+};
+
+export interface CheckpointStatements {
+  // Writes, in a transaction.
+  /** Locks the thread row (FOR UPDATE on MySQL). */
+  lockThread: Statement<Checkpoint, LockRow>;
+  /**
+   * A save's lock: as lockThread, but a thread that has no row yet may get a placeholder row
+   * (`latest_seq` 0) that the save overwrites, or its rollback removes. (Locking a row that does
+   * not exist takes gap locks on MySQL, on which concurrent first saves deadlock.)
+   */
+  claimThread: Statement<Checkpoint & Now, LockRow>;
+  /** Locks the thread row for reading (FOR SHARE), if it is visible. */
+  lockThreadShared: Statement<ThreadId & Now, { latest_seq: number; next_seq: number }>;
+  insertCheckpoint: Statement<CheckpointParams>;
+  /** Inserts or replaces the thread row. */
+  saveThread: Statement<ThreadParams>;
+  /** The thread's history as removals need it, oldest first, locked. */
+  history: Statement<ThreadId, HistoryRow>;
+  storeWhole: Statement<ThreadId & { seq: number; state: Buffer; encoding: number }>;
+  indexWhole: Statement<ThreadId & { seq: number; searchText: string }>;
+  moveTextRoot: Statement<ThreadId & { from: number; to: number; after: number; upTo: number }>;
+  deleteRange: Statement<ThreadId & { first: number; last: number }>;
+  newestCheckpoint: Statement<ThreadId, NewestRow>;
+  deleteThread: Statement<ThreadId>;
+  /** The thread row and the checkpoints up to `lastSeq` of `sourceThreadId`, as `threadId`. */
+  copyThread: Statement<ThreadId & { sourceThreadId: string; lastSeq: number }>;
+  lockDeadThread: Statement<ThreadId & Now & { cutoff: Date }, { thread_id: string }>;
+  deadSeqs: Statement<ThreadId & Now & { cutoff: Date; upTo: number }, { seq: number }>;
+
+  // Reads.
+  loadLatest: Statement<ThreadId & Now, ChainRow>;
+  loadById: Statement<Checkpoint & Now, ChainRow>;
+  /** A checkpoint's chain, expired or not (a retried save, a removal's mending). */
+  loadBySeq: Statement<ThreadId & { seq: number }, ChainRow>;
+  /** The rows of a checkpoint's text run, oldest first. */
+  textRun: Statement<ThreadId & { seq: number }, { search_text: string }>;
+  checkpointSeq: Statement<Checkpoint, { seq: number; parent_checkpoint_id: string | null; metadata: StoredJson }>;
+  listCheckpoints: Statement<ThreadId & Now & Page, { checkpoint_id: string }>;
+  threadExists: Statement<ThreadId & Now, { found: number }>;
+  checkpointExists: Statement<Checkpoint & Now, { found: number }>;
+  infoLatest: Statement<ThreadId & Now, InfoRow>;
+  infoById: Statement<Checkpoint & Now, InfoRow>;
+  cursorPosition: Statement<{ cursor: string }, { updated_at: StoredTime }>;
+  listThreads: Statement<Listing, SummaryRow>;
+  listThreadsAfter: Statement<Cursor, SummaryRow>;
+  queryByMetadata: Statement<Now & Page & { pairHash: string }, SummaryRow>;
+  /** `query` is what `SqlDialect.searchQuery` made of the user's words. */
+  search: Statement<Listing & { query: string }, SearchRow>;
+  deadThreads: Statement<Now & { cutoff: Date; batch: number }, { thread_id: string }>;
+  deadCheckpoints: Statement<Now & { cutoff: Date; keepLast: number; batch: number }, { thread_id: string; seq: number }>;
+}
+
+/** A database's SQL for the engine: its statements and how it phrases a full-text query. */
+export interface SqlDialect {
+  statements: CheckpointStatements;
+  /** The full-text query for these words (lower-case letters, digits and `_`), in the database's own syntax. */
+  searchQuery(terms: readonly string[]): string;
+}

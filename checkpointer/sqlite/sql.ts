@@ -1,0 +1,143 @@
+import type { CheckpointStatements, SqlDialect } from "../checkpoint-sql.js";
+import { sql } from "../statement.js";
+
+// Times are epoch milliseconds; the clock is a parameter, so TTL and vacuum follow the backend's clock.
+const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
+// A literal prefix (LIKE would be case-insensitive and read `%` and `_`).
+const PREFIXED = "(:prefix = '' OR substr(t.thread_id, 1, length(:prefix)) = :prefix)";
+const ORDER = "ORDER BY t.updated_at DESC, t.thread_id DESC";
+const CHECKPOINT_COLUMNS =
+  "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, encoding, base_seq, splice_prefix, splice_suffix, doc_bytes, doc_crc32, row_token, search_text, text_root_seq";
+const THREAD_COLUMNS = "thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index";
+
+/** A checkpoint's chain: the row `start` picks, then its base, its base's base… until a whole document. */
+const chain = (start: string) => `WITH RECURSIVE chain (seq, base_seq, depth) AS (
+  ${start}
+  UNION ALL
+  SELECT c.seq, c.base_seq, chain.depth + 1 FROM chain JOIN checkpoints c ON c.thread_id = :threadId AND c.seq = chain.base_seq
+)
+SELECT c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, chain.depth
+FROM chain JOIN checkpoints c ON c.thread_id = :threadId AND c.seq = chain.seq`;
+
+const summaries = (where: string) => `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata
+FROM threads t WHERE ${where} AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`;
+
+// The full-text index follows the checkpoint rows by rowid (`id`): statements that change a row's
+// text change its index entry in the same transaction.
+const unindexSeqs = (where: string) => `DELETE FROM checkpoints_fts WHERE rowid IN (SELECT id FROM checkpoints WHERE ${where})`;
+const indexSeqs = (where: string) => `INSERT INTO checkpoints_fts (rowid, search_text) SELECT id, search_text FROM checkpoints WHERE ${where} AND search_text <> ''`;
+// queryByMetadata's index: one row per pair hash of the thread's latest metadata.
+const reindexMetadata = [
+  "DELETE FROM thread_metadata WHERE thread_id = :threadId",
+  "INSERT OR IGNORE INTO thread_metadata (pair_hash, thread_id) SELECT value, thread_id FROM threads, json_each(threads.metadata_index) WHERE thread_id = :threadId",
+];
+
+/** The storage engine's statements in SQLite's SQL, over the tables of sqlite/schema.ts. */
+// The whole database is locked for writing from BEGIN IMMEDIATE on: no row locks to take.
+const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq,
+  (SELECT n.seq FROM checkpoints n WHERE n.thread_id = t.thread_id AND n.checkpoint_id = :checkpointId) AS named_seq
+FROM threads t LEFT JOIN checkpoints l ON l.thread_id = t.thread_id AND l.seq = t.latest_seq
+WHERE t.thread_id = :threadId`;
+
+export const sqliteDialect: SqlDialect = {
+  statements: {
+    lockThread: sql(lockThread),
+    claimThread: sql(lockThread),
+    lockThreadShared: sql(`SELECT t.latest_seq, t.next_seq FROM threads t WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
+    insertCheckpoint: sql(
+      `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
+VALUES (:threadId, :seq, :checkpointId, :parentCheckpointId, :createdAt, :expiresAt, :metadata, :state, :encoding, :baseSeq,
+  :splicePrefix, :spliceSuffix, :docBytes, :docCrc32, :rowToken, :searchText, :textRootSeq)`,
+      indexSeqs("thread_id = :threadId AND seq = :seq"),
+    ),
+    saveThread: sql(
+      `INSERT INTO threads (${THREAD_COLUMNS})
+VALUES (:threadId, :nextSeq, :latestSeq, :latestCheckpointId, :parentCheckpointId, :updatedAt, :expiresAt, :metadata, :metadataIndex)
+ON CONFLICT (thread_id) DO UPDATE SET next_seq = excluded.next_seq, latest_seq = excluded.latest_seq,
+  latest_checkpoint_id = excluded.latest_checkpoint_id, parent_checkpoint_id = excluded.parent_checkpoint_id,
+  updated_at = excluded.updated_at, expires_at = excluded.expires_at, metadata = excluded.metadata, metadata_index = excluded.metadata_index`,
+      ...reindexMetadata,
+    ),
+    history: sql("SELECT seq, base_seq, text_root_seq FROM checkpoints WHERE thread_id = :threadId ORDER BY seq"),
+    storeWhole: sql(`UPDATE checkpoints SET state = :state, encoding = :encoding, base_seq = NULL, splice_prefix = NULL, splice_suffix = NULL
+WHERE thread_id = :threadId AND seq = :seq`),
+    indexWhole: sql(
+      unindexSeqs("thread_id = :threadId AND seq = :seq"),
+      "UPDATE checkpoints SET search_text = :searchText, text_root_seq = NULL WHERE thread_id = :threadId AND seq = :seq",
+      indexSeqs("thread_id = :threadId AND seq = :seq"),
+    ),
+    moveTextRoot: sql("UPDATE checkpoints SET text_root_seq = :to WHERE thread_id = :threadId AND text_root_seq = :from AND seq > :after AND seq <= :upTo"),
+    deleteRange: sql(
+      unindexSeqs("thread_id = :threadId AND seq BETWEEN :first AND :last"),
+      "DELETE FROM checkpoints WHERE thread_id = :threadId AND seq BETWEEN :first AND :last",
+    ),
+    newestCheckpoint: sql(`SELECT seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata
+FROM checkpoints WHERE thread_id = :threadId ORDER BY seq DESC LIMIT 1`),
+    deleteThread: sql(
+      "DELETE FROM threads WHERE thread_id = :threadId",
+      "DELETE FROM thread_metadata WHERE thread_id = :threadId",
+      unindexSeqs("thread_id = :threadId"),
+      "DELETE FROM checkpoints WHERE thread_id = :threadId",
+    ),
+    copyThread: sql(
+      `INSERT INTO threads (${THREAD_COLUMNS})
+SELECT :threadId, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index
+FROM threads WHERE thread_id = :sourceThreadId`,
+      `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
+SELECT :threadId, ${CHECKPOINT_COLUMNS.replace("thread_id, ", "")}
+FROM checkpoints WHERE thread_id = :sourceThreadId AND seq <= :lastSeq`,
+      indexSeqs("thread_id = :threadId"),
+      ...reindexMetadata,
+    ),
+    lockDeadThread: sql("SELECT thread_id FROM threads WHERE thread_id = :threadId AND (updated_at < :cutoff OR expires_at <= :now)"),
+    deadSeqs: sql(`SELECT seq FROM checkpoints
+WHERE thread_id = :threadId AND seq <= :upTo AND (created_at < :cutoff OR expires_at <= :now)
+  AND seq < (SELECT latest_seq FROM threads WHERE thread_id = :threadId) ORDER BY seq`),
+
+    loadLatest: sql(
+      chain(`SELECT x.seq, x.base_seq, 0 FROM threads t JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+  WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
+    ),
+    loadById: sql(chain(`SELECT x.seq, x.base_seq, 0 FROM checkpoints x WHERE x.thread_id = :threadId AND x.checkpoint_id = :checkpointId AND ${VISIBLE("x")}`)),
+    loadBySeq: sql(chain("SELECT x.seq, x.base_seq, 0 FROM checkpoints x WHERE x.thread_id = :threadId AND x.seq = :seq")),
+    textRun: sql(`SELECT c.search_text
+FROM checkpoints x JOIN checkpoints c ON c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+WHERE x.thread_id = :threadId AND x.seq = :seq ORDER BY c.seq`),
+    checkpointSeq: sql("SELECT seq, parent_checkpoint_id, metadata FROM checkpoints WHERE thread_id = :threadId AND checkpoint_id = :checkpointId"),
+    listCheckpoints: sql(`SELECT c.checkpoint_id FROM checkpoints c WHERE c.thread_id = :threadId AND ${VISIBLE("c")} ORDER BY c.seq DESC LIMIT :limit`),
+    threadExists: sql(`SELECT 1 AS found FROM threads t WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
+    checkpointExists: sql(`SELECT 1 AS found FROM checkpoints c WHERE c.thread_id = :threadId AND c.checkpoint_id = :checkpointId AND ${VISIBLE("c")}`),
+    infoLatest: sql(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.parent_checkpoint_id, t.updated_at AS created_at, t.metadata
+FROM threads t WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
+    infoById: sql(`SELECT c.thread_id, c.checkpoint_id, c.parent_checkpoint_id, c.created_at, c.metadata
+FROM checkpoints c WHERE c.thread_id = :threadId AND c.checkpoint_id = :checkpointId AND ${VISIBLE("c")}`),
+    cursorPosition: sql("SELECT updated_at FROM threads WHERE thread_id = :cursor"),
+    listThreads: sql(summaries(PREFIXED)),
+    listThreadsAfter: sql(summaries(`${PREFIXED} AND (t.updated_at < :cursorAt OR (t.updated_at = :cursorAt AND t.thread_id < :cursor))`)),
+    queryByMetadata: sql(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata
+FROM thread_metadata m JOIN threads t ON t.thread_id = m.thread_id
+WHERE m.pair_hash = :pairHash AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`),
+    // As on MySQL: a thread's score sums its latest text run's rows (bm25 is lower for better).
+    search: sql(`SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
+  SELECT r.thread_id, r.seq, r.checkpoint_id, r.updated_at, r.total AS score FROM (
+    SELECT m.*, SUM(m.score) OVER (PARTITION BY m.thread_id) AS total,
+      ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY m.score DESC, m.seq DESC) AS pick
+    FROM (
+      SELECT c.thread_id, c.seq, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, -bm25(checkpoints_fts) AS score
+      FROM checkpoints_fts JOIN checkpoints c ON c.id = checkpoints_fts.rowid
+      JOIN threads t ON t.thread_id = c.thread_id
+      JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+      WHERE checkpoints_fts MATCH :query AND ${VISIBLE("t")} AND ${PREFIXED}
+        AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+    ) m
+  ) r WHERE r.pick = 1 ORDER BY r.total DESC, r.updated_at DESC LIMIT :limit
+) h JOIN checkpoints c ON c.thread_id = h.thread_id AND c.seq = h.seq`),
+    deadThreads: sql("SELECT thread_id FROM threads WHERE updated_at < :cutoff OR expires_at <= :now LIMIT :batch"),
+    deadCheckpoints: sql(`SELECT c.thread_id, c.seq FROM checkpoints c JOIN threads t ON t.thread_id = c.thread_id
+WHERE (c.created_at < :cutoff OR c.expires_at <= :now) AND c.seq < t.latest_seq
+  AND (SELECT COUNT(*) FROM checkpoints n WHERE n.thread_id = c.thread_id AND n.seq > c.seq) >= :keepLast
+LIMIT :batch`),
+  } satisfies CheckpointStatements,
+  // Each word a quoted string (no FTS5 operator survives), any of them matching.
+  searchQuery: (terms) => terms.map((term) => `"${term}"`).join(" OR "),
+};
