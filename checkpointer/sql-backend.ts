@@ -168,9 +168,12 @@ export class SqlBackend implements StorageBackend {
   }
 
   #checkSize(bytes: number): void {
-    const limit = this.#db.maxStatementBytes;
-    if (limit !== undefined && bytes + STATEMENT_OVERHEAD > limit) {
-      throw new CheckpointerError("TOO_LARGE", `checkpoint needs a ${bytes + STATEMENT_OVERHEAD}-byte statement (state, search text and metadata as stored); the server accepts at most ${limit} bytes`);
+    const limit = this.#db.statementLimit;
+    if (limit !== undefined && bytes + STATEMENT_OVERHEAD > limit.bytes) {
+      throw new CheckpointerError(
+        "TOO_LARGE",
+        `checkpoint needs a statement of ${bytes + STATEMENT_OVERHEAD} bytes (state, search text and metadata as stored); ${limit.setting} is ${limit.bytes} bytes`,
+      );
     }
   }
 
@@ -196,6 +199,7 @@ export class SqlBackend implements StorageBackend {
     const what = `checkpoint ${JSON.stringify(target?.checkpoint_id)} of thread ${JSON.stringify(threadId)}`;
     if (target === undefined) throw new CheckpointerError("CORRUPT", `${what} cannot be rebuilt: its row is missing`);
     const ordered = orderChain(rows, target.seq, (r) => r.seq, (r) => r.base_seq, what);
+    if (ordered.some((r) => !(r.state instanceof Uint8Array))) throw new CheckpointerError("CORRUPT", `${what} cannot be rebuilt: a row's state is not bytes`);
     const pieces = ordered.map((r) => ({
       data: asBuffer(r.state),
       encoding: r.encoding,

@@ -55,7 +55,7 @@ export interface SqlDatabase extends SqlRunner {
    * stay locked until it ends (SQLite locks the whole database for writing at its start).
    */
   transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T>;
-  /** The largest statement the server accepts, in bytes, when it has such a limit. */
-  readonly maxStatementBytes: number | undefined;
+  /** The largest statement the server accepts, in bytes, and the setting that says so (when it has such a limit). */
+  readonly statementLimit: { bytes: number; setting: string } | undefined;
   close(): Promise<void>;
 }

@@ -92,3 +92,19 @@ ALTER TABLE `cp_lg_blobs`
   ADD COLUMN splice_suffix BIGINT UNSIGNED NULL COMMENT 'bytes kept from its end',
   ADD COLUMN row_token BINARY(16) NULL COMMENT 'random per written row: a delta names the exact row it was computed from';
 INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (4, 'langgraph channel value deltas');
+
+-- v5: named bases, checked and compressed documents
+ALTER TABLE `cp_checkpoints`
+  ADD COLUMN base_seq BIGINT UNSIGNED NULL COMMENT 'NULL: state is the whole document; else a splice of this row''s document',
+  ADD COLUMN doc_bytes BIGINT UNSIGNED NULL COMMENT 'length of the document the row rebuilds (NULL: written before v5)',
+  ADD COLUMN doc_crc32 INT UNSIGNED NULL COMMENT 'CRC-32 of that document',
+  ADD COLUMN encoding TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0: state as is; 1: raw DEFLATE';
+UPDATE `cp_checkpoints` c JOIN (
+  SELECT thread_id, seq, LAG(seq) OVER (PARTITION BY thread_id ORDER BY seq) AS previous FROM `cp_checkpoints`
+) p ON p.thread_id = c.thread_id AND p.seq = c.seq
+SET c.base_seq = p.previous WHERE c.snapshot_seq IS NOT NULL AND c.base_seq IS NULL;
+ALTER TABLE `cp_lg_blobs`
+  ADD COLUMN doc_bytes BIGINT UNSIGNED NULL COMMENT 'length of the value the row rebuilds (NULL: written before v5)',
+  ADD COLUMN doc_crc32 INT UNSIGNED NULL COMMENT 'CRC-32 of that value',
+  ADD COLUMN encoding TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0: data as is; 1: raw DEFLATE';
+INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (5, 'named bases, checked and compressed documents');

@@ -43,8 +43,8 @@ export class MySQLDatabase implements SqlDatabase {
   }
 
   /** The server's `max_allowed_packet` in bytes, once `ensureSchema()` has run. */
-  get maxStatementBytes(): number | undefined {
-    return this.#maxAllowedPacket;
+  get statementLimit(): { bytes: number; setting: string } | undefined {
+    return this.#maxAllowedPacket === undefined ? undefined : { bytes: this.#maxAllowedPacket, setting: "MySQL's max_allowed_packet" };
   }
 
   /**

@@ -20,7 +20,7 @@ export interface SQLiteDatabaseOptions {
 export class SQLiteDatabase implements SqlDatabase {
   readonly path: string;
   /** SQLite's own limit (a gigabyte) is reported as TOO_LARGE when reached. */
-  readonly maxStatementBytes = undefined;
+  readonly statementLimit = undefined;
   readonly #busyTimeoutMs: number;
   #db: DatabaseSync | undefined;
   readonly #prepared = new Map<string, StatementSync>();
@@ -157,6 +157,7 @@ function guard<T>(call: () => T): T {
   try {
     return call();
   } catch (error) {
+    if (error instanceof CheckpointerError) throw error;
     const { errcode, errstr } = error as { errcode?: number; errstr?: string };
     if (typeof errcode !== "number" && (error as NodeJS.ErrnoException).code === undefined) throw error;
     const code = (errcode ?? -1) & 0xff;

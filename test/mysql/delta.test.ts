@@ -3,7 +3,8 @@
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mysqlCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
-import { MIGRATIONS, migrationsTableSql, recordMigrationSql, tableNames } from "../../checkpointer/mysql/schema.js";
+import { spliceOf } from "../../checkpointer/delta.js";
+import { MIGRATIONS, migrationsTableSql, tableNames } from "../../checkpointer/mysql/schema.js";
 import { freshDatabase } from "../support/databases.js";
 
 const rootUrl = inject("mysqlUrl");
@@ -58,10 +59,10 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
 
   const rows = async (thread: string) => {
     const [r] = await admin.query<mysql.RowDataPacket[]>(
-      "SELECT seq, snapshot_seq, LENGTH(state) AS state_bytes, LENGTH(search_text) AS text_bytes FROM cp_checkpoints WHERE thread_id = ? ORDER BY seq",
+      "SELECT seq, base_seq, encoding, LENGTH(state) AS state_bytes, LENGTH(search_text) AS text_bytes FROM cp_checkpoints WHERE thread_id = ? ORDER BY seq",
       [thread],
     );
-    return r as { seq: number; snapshot_seq: number | null; state_bytes: number; text_bytes: number }[];
+    return r as { seq: number; base_seq: number | null; encoding: number; state_bytes: number; text_bytes: number }[];
   };
 
   it("stores a long conversation in a few times its final size, and loads every checkpoint exactly", async () => {
@@ -73,8 +74,10 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
     const sum = (column: "state_bytes" | "text_bytes") => stored.reduce((n, r) => n + r[column], 0);
     // The policy's bounds: documents at most 3x the final one (a snapshot each time it doubled:
     // 2x just before a snapshot, 3x just after), search text each line once.
-    expect(stored.filter((r) => r.snapshot_seq === null).length).toBeLessThan(12);
+    expect(stored.filter((r) => r.base_seq === null).length).toBeLessThan(12);
     expect(sum("state_bytes") / finalBytes).toBeLessThan(3);
+    // Snapshots past the first are stored compressed.
+    expect(stored.filter((r) => r.base_seq === null && r.encoding === 1).length).toBeGreaterThan(0);
     expect(sum("text_bytes") / finalText).toBeLessThan(1.05);
     await expectAllLoad("long", saved);
   });
@@ -92,19 +95,24 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
     expect((await cp.search("topic999")).map((h) => h.threadId)).toEqual(["long"]);
   });
 
-  it("stores deltas and indexes each line once when replicas take turns on a thread (each loads, then saves)", async () => {
+  it("stores deltas and indexes each line once when replicas take turns on a thread, loading by id, one of them restarted", async () => {
+    // As the app does behind a round-robin balancer: each turn, a replica loads the checkpoint
+    // the client names (by id), then saves on it; halfway, one replica is replaced by a new process.
     const replicas = [open(), open()];
     const saved = new Map<string, Conversation>();
     let last: Conversation = { messages: [] };
+    let id: string | null = null;
     for (let i = 0; i < 40; i++) {
+      if (i === 20) replicas[1] = open();
       const cp = replicas[i % 2]!;
-      const state = (await cp.load("replicas")) ?? { messages: [] };
+      const state = id === null ? { messages: [] } : (await cp.load("replicas", id))!;
       last = { messages: [...state.messages, ...turn(i)] };
-      saved.set(await cp.save(last, "replicas", { parentCheckpointId: (await cp.getMetadata("replicas"))?.checkpointId ?? null }), last);
+      id = await cp.save(last, "replicas", { parentCheckpointId: id });
+      saved.set(id, last);
     }
     const stored = await rows("replicas");
     const finalText = Buffer.byteLength(last.messages.map((m) => m.content).join("\n"));
-    expect(stored.filter((r) => r.snapshot_seq === null).length).toBeLessThan(8);
+    expect(stored.filter((r) => r.base_seq === null).length).toBeLessThan(8);
     expect(stored.reduce((n, r) => n + r.text_bytes, 0) / finalText).toBeLessThan(1.05);
     await expectAllLoad("replicas", saved);
   });
@@ -116,8 +124,8 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
     const stored = await rows("deletes");
     // The first checkpoint (a snapshot everything depends on), one in the middle, a run of three.
     const doomed = [ids[0]!, ids[20]!, ids[31]!, ids[32]!, ids[33]!];
-    expect(stored[0]!.snapshot_seq).toBeNull();
-    expect(stored[1]!.snapshot_seq).toBe(stored[0]!.seq);
+    expect(stored[0]!.base_seq).toBeNull();
+    expect(stored[1]!.base_seq).toBe(stored[0]!.seq);
     for (const id of doomed) {
       expect(await cp.delete("deletes", id)).toBe(true);
       saved.delete(id);
@@ -173,7 +181,7 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
       await conn.query(migrationsTableSql(t));
       for (const [i, migration] of MIGRATIONS.slice(0, 2).entries()) {
         for (const statement of migration.statements(t)) await conn.query(statement);
-        await conn.execute(recordMigrationSql(t), [i + 1, migration.name]);
+        await conn.execute("INSERT INTO cp_schema_migrations (version, name) VALUES (?, ?)", [i + 1, migration.name]);
       }
       const v2State: Conversation = { messages: turn(1) };
       await conn.execute("INSERT INTO cp_threads VALUES ('legacy', 2, 1, 'c1', NULL, NOW(6), NULL, '{}', '[]')");
@@ -188,12 +196,44 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
       const [[version]] = await conn.query<mysql.RowDataPacket[]>("SELECT MAX(version) AS v FROM cp_schema_migrations");
       expect(version!.v).toBe(MIGRATIONS.length);
       // The first save after the migration is a snapshot (the old row has no token); deltas follow.
-      const [stored] = await conn.query<mysql.RowDataPacket[]>("SELECT snapshot_seq FROM cp_checkpoints WHERE thread_id = 'legacy' ORDER BY seq");
-      expect(stored.map((r) => r.snapshot_seq).slice(0, 3)).toEqual([null, null, 2]);
+      const [stored] = await conn.query<mysql.RowDataPacket[]>("SELECT base_seq FROM cp_checkpoints WHERE thread_id = 'legacy' ORDER BY seq");
+      expect(stored.map((r) => r.base_seq).slice(0, 3)).toEqual([null, null, 2]);
       // A second run of v3's ALTER (another replica, or a run cut short) is taken as done.
       const again = open(old.url);
       await conn.query("DELETE FROM cp_schema_migrations WHERE version = 3");
       expect(await again.load("legacy")).toEqual(latest);
+    } finally {
+      await conn.end();
+      await old.drop();
+    }
+  });
+  it("migrates a v4 database without losing a delta: its chains of splices get named bases and still load", async () => {
+    const old = await freshDatabase(rootUrl!, "v4");
+    const conn = await mysql.createConnection({ uri: old.url, multipleStatements: true });
+    try {
+      const t = tableNames("cp_");
+      await conn.query(migrationsTableSql(t));
+      for (const [i, migration] of MIGRATIONS.slice(0, 4).entries()) {
+        for (const statement of migration.statements(t)) await conn.query(statement);
+        await conn.execute("INSERT INTO cp_schema_migrations (version, name) VALUES (?, ?)", [i + 1, migration.name]);
+      }
+      // A snapshot and two splices as v4 wrote them: a chain by range (snapshot_seq), no named base.
+      const states: Conversation[] = [{ messages: turn(1) }, { messages: [...turn(1), ...turn(2)] }, { messages: [...turn(1), ...turn(2), ...turn(3)] }];
+      const docs = states.map((s) => Buffer.from(JSON.stringify(s)));
+      await conn.execute("INSERT INTO cp_threads VALUES ('v4', 4, 3, 'c3', 'c2', NOW(6), NULL, '{}', '[]')");
+      const insert = "INSERT INTO cp_checkpoints (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text, snapshot_seq, splice_prefix, splice_suffix, row_token, text_root_seq) VALUES ('v4', ?, ?, ?, NOW(6), NULL, '{}', ?, '', ?, ?, ?, RANDOM_BYTES(16), NULL)";
+      await conn.execute(insert, [1, "c1", null, docs[0], null, null, null]);
+      for (const i of [1, 2]) {
+        const splice = spliceOf(docs[i - 1]!, docs[i]!);
+        await conn.execute(insert, [i + 1, `c${i + 1}`, `c${i}`, splice.middle, 1, splice.prefix, splice.suffix]);
+      }
+      const cp = open(old.url);
+      for (const i of [0, 1, 2]) expect(await cp.load("v4", `c${i + 1}`)).toEqual(states[i]);
+      const [based] = await conn.query<mysql.RowDataPacket[]>("SELECT base_seq FROM cp_checkpoints WHERE thread_id = 'v4' ORDER BY seq");
+      expect(based.map((r) => r.base_seq)).toEqual([null, 1, 2]);
+      // Deleting the middle one mends the last, which then still loads.
+      expect(await cp.delete("v4", "c2")).toBe(true);
+      expect(await open(old.url).load("v4", "c3")).toEqual(states[2]);
     } finally {
       await conn.end();
       await old.drop();

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { CheckpointerError, mysqlCheckpointer, MySQLConfig, SCHEMA_VERSION } from "../../checkpointer/index.js";
-import { statements } from "../../checkpointer/mysql/sql.js";
+import { mysqlDialect } from "../../checkpointer/mysql/sql.js";
+import type { AnyStatement } from "../../checkpointer/statement.js";
 import { tableNames } from "../../checkpointer/mysql/schema.js";
 import { metadataPairHash } from "../../checkpointer/mysql/backend.js";
 import { freshDatabase } from "../support/databases.js";
@@ -98,21 +99,25 @@ describe.skipIf(!rootUrl)("MySQL schema management", () => {
     const tables = tableNames(prefix);
     // Fresh statistics: on a new server InnoDB may not have sampled the just-filled tables yet.
     await admin.query(`ANALYZE TABLE \`${tables.threads}\`, \`${tables.checkpoints}\``);
-    const sql = statements(tables);
+    const sql = mysqlDialect(tables).statements;
     const now = new Date();
-    const realId = (await cp.getMetadata("user1:thread0-1"))!.checkpointId;
-    const plans: Record<string, [string, unknown[]]> = {
-      loadLatest: [sql.loadLatest, ["user1:thread0-1", now]],
-      loadById: [sql.loadById, ["user1:thread0-1", realId, now]],
-      listCheckpoints: [sql.listCheckpoints, ["user1:thread0-1", now, "10"]],
-      listThreads: [sql.listThreads, [now, "10"]],
-      listThreadsPrefix: [sql.listThreadsPrefix, ["user1:%", now, "10"]],
-      listWithMetadata: [sql.listWithMetadata, [now, "10"]],
-      queryByMetadata: [sql.queryByMetadata, [metadataPairHash("team", "t3"), now, "10"]],
-      search: [sql.search, ["apples", "apples", now, "10"]],
+    const threadId = "user1:thread0-1";
+    const realId = (await cp.getMetadata(threadId))!.checkpointId;
+    const [{ seq }] = (await admin.query<mysql.RowDataPacket[]>(`SELECT seq FROM \`${tables.checkpoints}\` WHERE thread_id = ?`, [threadId]))[0] as [{ seq: number }];
+    const plans: Record<string, [AnyStatement, Record<string, unknown>]> = {
+      claimThread: [sql.claimThread, { threadId, checkpointId: realId, now }],
+      loadLatest: [sql.loadLatest, { threadId, now }],
+      loadById: [sql.loadById, { threadId, checkpointId: realId, now }],
+      textRun: [sql.textRun, { threadId, seq }],
+      listCheckpoints: [sql.listCheckpoints, { threadId, now, limit: "10" }],
+      listThreads: [sql.listThreads, { prefix: "", now, limit: "10" }],
+      listThreadsPrefix: [sql.listThreads, { prefix: "user1:", now, limit: "10" }],
+      queryByMetadata: [sql.queryByMetadata, { pairHash: metadataPairHash("team", "t3"), now, limit: "10" }],
+      search: [sql.search, { query: "apples", prefix: "", now, limit: "10" }],
     };
     for (const [name, [statement, params]] of Object.entries(plans)) {
-      const [rows] = await admin.execute<mysql.RowDataPacket[]>(`EXPLAIN FORMAT=TREE ${statement}`, params as never[]);
+      const text = statement.texts.at(-1)!;
+      const [rows] = await admin.execute<mysql.RowDataPacket[]>({ sql: `EXPLAIN FORMAT=TREE ${text}`, namedPlaceholders: true }, params as never);
       const plan = String(rows[0]!.EXPLAIN);
       // `h` and `page` are derived tables of at most `limit` rows, and `<temporary>` search's
       // window-function buffer of matching rows; any other scan is a full table scan.

@@ -5,11 +5,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   BackendCheckpointer,
   CheckpointerError,
-  FileCheckpointer,
   getCheckpointer,
   listCheckpointers,
   MemoryCheckpointer,
   registerCheckpointer,
+  SQLiteCheckpointer,
   type MySQLCheckpointer,
   type StorageBackend,
 } from "../../checkpointer/index.js";
@@ -29,14 +29,18 @@ describe("registry", () => {
   afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
   it("builds the built-in checkpointers from specs", async () => {
-    expect(listCheckpointers()).toEqual(expect.arrayContaining(["file", "memory", "mysql"]));
+    expect(listCheckpointers()).toEqual(expect.arrayContaining(["memory", "mysql", "sqlite"]));
     expect(getCheckpointer("memory")).toBeInstanceOf(MemoryCheckpointer);
     const dir = await mkdtemp(join(tmpdir(), "reg-"));
     dirs.push(dir);
-    const file = getCheckpointer<{ n: number }>(`file:${dir}`);
-    expect(file).toBeInstanceOf(FileCheckpointer);
-    await file.save({ n: 1 }, "t");
-    expect(await new FileCheckpointer<{ n: number }>({ directory: dir }).load("t")).toEqual({ n: 1 });
+    const path = join(dir, "nested", "checkpoints.db");
+    const sqlite = getCheckpointer<{ n: number }>(`sqlite:${path}`);
+    expect(sqlite).toBeInstanceOf(SQLiteCheckpointer);
+    await sqlite.save({ n: 1 }, "t");
+    await sqlite.close();
+    const again = new SQLiteCheckpointer<{ n: number }>({ path });
+    expect(await again.load("t")).toEqual({ n: 1 });
+    await again.close();
     const mysql = getCheckpointer("mysql://app:pw@127.0.0.1:1/agent");
     expect(mysql.capabilities.search).toBe(true);
     await mysql.close();
@@ -47,7 +51,11 @@ describe("registry", () => {
   });
 
   it("refuses unknown or malformed specs with INVALID_INPUT", async () => {
-    for (const spec of ["redis://x", "", "file:", "mysql://bad url"]) expect(await codeOf(() => getCheckpointer(spec))).toBe("INVALID_INPUT");
+    for (const spec of ["redis://x", "", "sqlite:", "mysql://bad url"]) expect(await codeOf(() => getCheckpointer(spec))).toBe("INVALID_INPUT");
+    // The file store is gone: its specs say what replaced it.
+    const error = await Promise.resolve().then(() => getCheckpointer("file:./data")).catch((e: unknown) => e);
+    expect((error as CheckpointerError).code).toBe("INVALID_INPUT");
+    expect((error as CheckpointerError).message).toContain("sqlite:");
     expect(await codeOf(() => registerCheckpointer("Bad Name", () => new MemoryCheckpointer()))).toBe("INVALID_INPUT");
   });
 
