@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { FileCheckpointer, MemoryCheckpointer, mysqlCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
+import { MemoryCheckpointer, mysqlCheckpointer, SQLiteCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { freshDatabase } from "../support/databases.js";
 import { hangUpAfterFirstChunk, sayStreaming } from "./support/event-stream.js";
@@ -19,11 +19,18 @@ interface Store {
 const stores: Store[] = [
   { name: "memory", skip: () => null, open: async () => ({ checkpointer: new MemoryCheckpointer<AgentState>(), cleanup: async () => {} }) },
   {
-    name: "file",
+    name: "sqlite",
     skip: () => null,
     open: async () => {
-      const directory = await mkdtemp(join(tmpdir(), "app-file-store-"));
-      return { checkpointer: new FileCheckpointer<AgentState>({ directory }), cleanup: () => rm(directory, { recursive: true, force: true }) };
+      const directory = await mkdtemp(join(tmpdir(), "app-sqlite-store-"));
+      const checkpointer = new SQLiteCheckpointer<AgentState>({ path: join(directory, "checkpoints.db") });
+      return {
+        checkpointer,
+        cleanup: async () => {
+          await checkpointer.close();
+          await rm(directory, { recursive: true, force: true });
+        },
+      };
     },
   },
   {

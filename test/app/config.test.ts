@@ -12,12 +12,12 @@ import { openStore } from "../../app/store.js";
 import { REPO } from "./support/app-process.js";
 
 describe("loadConfig", () => {
-  it("has working defaults: the file store in ./data and the demo model", () => {
+  it("has working defaults: the SQLite store in ./data and the demo model", () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 3000,
       host: "127.0.0.1",
-      checkpointer: "file:./data",
+      checkpointer: "sqlite:data/checkpoints.db",
       openai: { apiKey: undefined, baseURL: undefined, model: "gpt-4o-mini" },
       apiKeys: [],
       rateLimitPerMinute: 120,
@@ -28,7 +28,7 @@ describe("loadConfig", () => {
 
   it("treats empty values as unset, as a copied .env.example has them", () => {
     const config = loadConfig({ MYSQL_URL: "", OPENAI_API_KEY: "", PORT: "", RATE_LIMIT_PER_MINUTE: "" });
-    expect(config.checkpointer).toBe("file:./data");
+    expect(config.checkpointer).toBe("sqlite:data/checkpoints.db");
     expect(config.openai.apiKey).toBeUndefined();
     expect(config.port).toBe(3000);
   });
@@ -108,16 +108,17 @@ describe(".env.example", () => {
 describe("openStore", () => {
   const silent = pino({ level: "silent" });
 
-  it("uses the file checkpointer in DATA_DIR by default and logs it as the embedded default", async () => {
+  it("uses the SQLite checkpointer in DATA_DIR by default and logs it as the embedded default", async () => {
     const dir = mkdtempSync(join(tmpdir(), "store-"));
     const lines: string[] = [];
     const logger = pino({}, { write: (line: string) => void lines.push(line) });
     const env = { DATA_DIR: dir };
     const store = openStore(loadConfig(env), logger, env);
-    expect(store.kind).toBe("file");
+    expect(store.kind).toBe("sqlite");
     await store.checkpointer.save({ messages: [], iteration: 0, metadata: {} }, "t");
     expect(await store.checkpointer.exists("t")).toBe(true);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ checkpointer: "file", directory: resolve(dir), msg: expect.stringMatching(/embedded default/) });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ checkpointer: "sqlite", path: resolve(dir, "checkpoints.db"), msg: expect.stringMatching(/embedded default/) });
+    await store.checkpointer.close();
   });
 
   it("uses MySQL when MYSQL_URL is set, logging the URL without the password", () => {

@@ -222,7 +222,7 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
       const docs = states.map((s) => Buffer.from(JSON.stringify(s)));
       await conn.execute("INSERT INTO cp_threads VALUES ('v4', 4, 3, 'c3', 'c2', NOW(6), NULL, '{}', '[]')");
       const insert = "INSERT INTO cp_checkpoints (thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, search_text, snapshot_seq, splice_prefix, splice_suffix, row_token, text_root_seq) VALUES ('v4', ?, ?, ?, NOW(6), NULL, '{}', ?, '', ?, ?, ?, RANDOM_BYTES(16), NULL)";
-      await conn.execute(insert, [1, "c1", null, docs[0], null, null, null]);
+      await conn.execute(insert, [1, "c1", null, docs[0]!, null, null, null]);
       for (const i of [1, 2]) {
         const splice = spliceOf(docs[i - 1]!, docs[i]!);
         await conn.execute(insert, [i + 1, `c${i + 1}`, `c${i}`, splice.middle, 1, splice.prefix, splice.suffix]);
