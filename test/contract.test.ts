@@ -6,13 +6,18 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  BackendCheckpointer,
   CheckpointerError,
+  defaultSearchText,
+  MySQLBackend,
+  SQLiteBackend,
   MemoryCheckpointer,
   SQLiteCheckpointer,
   mysqlCheckpointer,
   type Checkpointer,
   type CheckpointerErrorCode,
 } from "../checkpointer/index.js";
+import { sql, type Params } from "../checkpointer/statement.js";
 import { freshDatabase } from "./support/databases.js";
 
 interface State {
@@ -32,6 +37,11 @@ interface Harness {
   skip: () => string | null;
   setup?: () => Promise<void>;
   make: (options: { clock: Clock; ttlSeconds?: number }) => Promise<Checkpointer<State>>;
+  /**
+   * A fresh store that several checkpointers (replicas, a restarted process) can open, each with a
+   * clock of its own. The memory store has none: it lives in one checkpointer.
+   */
+  shared?: () => Promise<(now: () => number) => Checkpointer<State>>;
   teardown?: () => Promise<void>;
 }
 
@@ -59,6 +69,10 @@ const harnesses: Harness[] = [
     setup: async () => void (fileRoot = await mkdtemp(join(tmpdir(), "cp-sqlite-"))),
     make: async ({ clock, ttlSeconds }) =>
       new SQLiteCheckpointer<State>({ path: join(await mkdtemp(join(fileRoot, "t-")), "checkpoints.db"), now: clock.now, ttlSeconds }),
+    shared: async () => {
+      const path = join(await mkdtemp(join(fileRoot, "s-")), "checkpoints.db");
+      return (now) => new SQLiteCheckpointer<State>({ path, now });
+    },
     teardown: () => rm(fileRoot, { recursive: true, force: true }),
   },
   {
@@ -72,9 +86,43 @@ const harnesses: Harness[] = [
         { ...urlFields(mysqlDb!.url), tablePrefix: `c${randomBytes(4).toString("hex")}_`, ttlSeconds, connectionLimit: 20 },
         { now: clock.now },
       ),
+    shared: async () => {
+      const tablePrefix = `s${randomBytes(4).toString("hex")}_`;
+      return (now) => mysqlCheckpointer<State>({ ...urlFields(mysqlDb!.url), tablePrefix, connectionLimit: 5 }, { now });
+    },
     teardown: async () => mysqlDb?.drop(),
   },
 ];
+
+/** A checkpointer's own database and checkpoint table, to read what it stored. */
+function storeOf(cp: Checkpointer<State>) {
+  const backend = (cp as BackendCheckpointer<State>).backend as SQLiteBackend | MySQLBackend;
+  return { backend, table: backend instanceof MySQLBackend ? `\`${backend.tables.checkpoints}\`` : "checkpoints" };
+}
+
+/** A checkpoint's search text as the store holds it: the rows of its text run, joined. */
+async function storedText(cp: Checkpointer<State>, threadId: string, checkpointId: string): Promise<string> {
+  const { backend, table } = storeOf(cp);
+  const rows = await backend.database.select(
+    sql<{ threadId: string; checkpointId: string }, { search_text: string }>(`SELECT c.search_text FROM ${table} x
+JOIN ${table} c ON c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+WHERE x.thread_id = :threadId AND x.checkpoint_id = :checkpointId ORDER BY c.seq`),
+    { threadId, checkpointId },
+  );
+  return rows.map((r) => r.search_text).filter((t) => t !== "").join("\n");
+}
+
+/** What a store holds, read through its own database: rows, deltas among them, and bytes of state. */
+async function storedRows(cp: Checkpointer<State>): Promise<{ rows: number; deltas: number; stateBytes: number }> {
+  const { backend, table } = storeOf(cp);
+  const [row] = await backend.database.select(
+    sql<Params, { n: number; deltas: number | string; bytes: number | string }>(
+      `SELECT COUNT(*) AS n, SUM(CASE WHEN base_seq IS NULL THEN 0 ELSE 1 END) AS deltas, SUM(LENGTH(state)) AS bytes FROM ${table}`,
+    ),
+    {},
+  );
+  return { rows: Number(row!.n), deltas: Number(row!.deltas), stateBytes: Number(row!.bytes) };
+}
 
 function urlFields(url: string) {
   const u = new URL(url);
@@ -652,14 +700,32 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
     });
 
     describe("stored as deltas, every checkpoint stays exact", () => {
-      // A seeded random run of appends, edits, shrinks, deletes, copies and vacuums against a
-      // model: whatever chains and text runs the store builds and mends, each remaining
-      // checkpoint loads as saved and search sees each thread's latest words.
-      it("through any sequence of saves, deletes, copies and vacuums", async () => {
-        const cp = await make();
-        const next = seeded(11);
+      // A seeded random run against a model: appends, edits and shrinks saved on the parent (often
+      // loaded by id first, as the app does), deletes, copies and vacuums with keepLast, through
+      // two replicas on one store whose clocks disagree, a clock that steps back, and a replica
+      // restarted midway. Whatever chains and text runs the store builds and mends, each remaining
+      // checkpoint loads as saved with its parent and metadata, listings and metadata queries
+      // follow the latest checkpoints, search sees each thread's latest words, and most rows are
+      // deltas (a store that saved every state whole would fail). CONTRACT_SEEDS=1,2,3 picks the
+      // seeds; the seed is in every failure message.
+      const seeds = (process.env.CONTRACT_SEEDS ?? "11,23,47").split(",").map(Number);
+      it.each(seeds)("seed %i: replicas with skewed clocks that step back, loads by id, deletes, copies, vacuums, a restart", async (seed) => {
+        const next = seeded(seed);
         const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
-        const model = new Map<string, { id: string; state: State; at: number }[]>();
+        let base = Date.UTC(2026, 0, 1, 12);
+        const skews = [0, Math.round((next() - 0.5) * 6 * 3_600_000)];
+        const clockOf = (i: number) => () => base + skews[i]!;
+        const shared = await harness.shared?.();
+        const openReplica = (i: number) => {
+          const cp = shared ? shared(clockOf(i)) : undefined;
+          if (cp) open.push(cp);
+          return cp;
+        };
+        const first = shared ? openReplica(0)! : await harness.make({ clock: { now: clockOf(0), advanceDays: () => {}, advanceSeconds: () => {} } });
+        if (!shared) open.push(first);
+        const replicas = shared ? [first, openReplica(1)!] : [first];
+        type Entry = { id: string; state: State; at: number; parent: string | null; metadata: { n: number } };
+        const model = new Map<string, Entry[]>();
         let words = 0;
         const message = () => `message ${words} says kw${++words}q`;
         const grown = (state: State): State => {
@@ -670,65 +736,99 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
           else if (roll < 0.9) messages.splice(Math.floor(next() * messages.length));
           return { messages, step: messages.length };
         };
-        for (let op = 0; op < 400; op++) {
+        const at = `seed ${seed}`;
+        const save = async (r: number, thread: string) => {
+          const cp = replicas[r]!;
+          const history = model.get(thread) ?? [];
+          const latest = history.at(-1);
+          if (latest && next() < 0.6) expect(await cp.load(thread, latest.id), `${at} load ${thread}`).toEqual(latest.state);
+          const state = grown(latest?.state ?? { messages: [] });
+          const metadata = { n: Math.floor(next() * 3) };
+          const id = await cp.save(state, thread, { parentCheckpointId: latest?.id ?? null, metadata });
+          model.set(thread, [...history, { id, state, at: clockOf(r)(), parent: latest?.id ?? null, metadata }]);
+        };
+        for (let op = 0; op < 300; op++) {
+          // The shared clock mostly moves on, and sometimes steps back (NTP, a VM restored).
+          base += next() < 0.05 ? -Math.floor(next() * 2 * 3_600_000) : 1000 + Math.floor(next() * 120_000);
+          if (op === 150 && shared) {
+            await replicas[1]!.close();
+            replicas[1] = openReplica(1)!;
+          }
+          const r = Math.floor(next() * replicas.length);
           const threads = [...model.keys()];
           const roll = next();
-          if (op % 150 !== 149 && (roll < 0.8 || threads.length === 0)) {
-            const thread = next() < 0.8 || threads.length === 0 ? pick(["a", "b", "c", "d"]) : pick(threads);
-            const history = model.get(thread) ?? [];
-            const state = grown(history.at(-1)?.state ?? { messages: [] });
-            const id = await cp.save(state, thread, { parentCheckpointId: history.at(-1)?.id ?? null });
-            model.set(thread, [...history, { id, state, at: clock.now() }]);
-          } else if (op % 150 !== 149 && roll < 0.93) {
-            const thread = pick(threads);
-            const history = model.get(thread)!;
-            const doomed = pick(history);
-            expect(await cp.delete(thread, doomed.id)).toBe(true);
-            const rest = history.filter((c) => c !== doomed);
-            if (rest.length === 0) model.delete(thread);
-            else model.set(thread, rest);
-          } else if (op % 150 !== 149) {
-            const thread = pick(threads);
-            const history = model.get(thread)!;
-            const upTo = Math.floor(next() * history.length);
-            expect(await cp.copyThread(thread, `copy${op}`, { checkpointId: history[upTo]!.id })).toBe(true);
-            model.set(`copy${op}`, history.slice(0, upTo + 1));
-          } else {
+          if (op === 99 || op === 199) {
             // Two days on, the threads saved to since stay; the others go whole.
-            const cutoff = clock.now();
-            clock.advanceDays(2);
+            base += 2 * 86_400_000;
             const live = threads.filter(() => next() < 0.8);
-            for (const thread of live) {
-              const history = model.get(thread)!;
-              const state = grown(history.at(-1)!.state);
-              history.push({ id: await cp.save(state, thread), state, at: clock.now() });
-            }
-            const keepLast = 5 + Math.floor(next() * 20);
+            for (const thread of live) await save(Math.floor(next() * replicas.length), thread);
+            const v = Math.floor(next() * replicas.length);
+            const cutoff = clockOf(v)() - 86_400_000;
+            const keepLast = 1 + Math.floor(next() * 20);
             let expected = 0;
             for (const [thread, history] of model) {
-              const kept = live.includes(thread) ? history.filter((c, i) => c.at > cutoff || i >= history.length - keepLast) : [];
+              const kept = history.at(-1)!.at < cutoff ? [] : history.filter((c, i) => c.at >= cutoff || i >= history.length - keepLast);
               expected += history.length - kept.length;
               if (kept.length === 0) model.delete(thread);
               else model.set(thread, kept);
             }
-            expect(await cp.vacuum({ olderThanDays: 1, keepLast })).toBe(expected);
+            expect(await replicas[v]!.vacuum({ olderThanDays: 1, keepLast }), `${at} vacuum at op ${op}`).toBe(expected);
+          } else if (roll < 0.8 || threads.length === 0) {
+            await save(r, next() < 0.8 || threads.length === 0 ? pick(["a", "b", "c", "d", "e"]) : pick(threads));
+          } else if (roll < 0.92) {
+            const thread = pick(threads);
+            const history = model.get(thread)!;
+            const doomed = pick(history);
+            expect(await replicas[r]!.delete(thread, doomed.id), `${at} delete`).toBe(true);
+            const rest = history.filter((c) => c !== doomed);
+            if (rest.length === 0) model.delete(thread);
+            else model.set(thread, rest);
+          } else {
+            const thread = pick(threads);
+            const history = model.get(thread)!;
+            const upTo = Math.floor(next() * history.length);
+            expect(await replicas[r]!.copyThread(thread, `copy${op}`, { checkpointId: history[upTo]!.id }), `${at} copy`).toBe(true);
+            model.set(`copy${op}`, history.slice(0, upTo + 1));
           }
         }
-        // The run left several threads with long histories to check.
-        expect([...model.values()].filter((h) => h.length >= 10).length).toBeGreaterThan(2);
+        expect([...model.values()].filter((h) => h.length >= 10).length, at).toBeGreaterThan(1);
+        const reader = replicas.at(-1)!;
         for (const [thread, history] of model) {
-          expect(await cp.listCheckpoints(thread, 1000)).toEqual(history.map((c) => c.id).reverse());
-          for (const { id, state } of history) expect(await cp.load(thread, id), `${thread} ${id}`).toEqual(state);
+          expect(await reader.listCheckpoints(thread, 1000), `${at} ${thread}`).toEqual(history.map((c) => c.id).reverse());
+          for (const entry of history) {
+            expect(await pick(replicas).load(thread, entry.id), `${at} ${thread} ${entry.id}`).toEqual(entry.state);
+            const info = (await reader.getMetadata(thread, entry.id))!;
+            expect({ parent: info.parentCheckpointId, metadata: info.metadata, at: info.createdAt.getTime() }, `${at} ${thread}`).toEqual({
+              parent: entry.parent,
+              metadata: entry.metadata,
+              at: entry.at,
+            });
+          }
         }
-        // Search matches each thread's latest words only: a word from its latest state finds
-        // exactly the threads whose latest state holds it.
+        // Listings: most recently updated first (by the latest checkpoint's clock), ties by id.
+        const byRecency = [...model].sort(([a, ha], [b, hb]) => hb.at(-1)!.at - ha.at(-1)!.at || (a < b ? 1 : -1)).map(([t]) => t);
+        expect(await reader.listThreads({ limit: 1000 }), at).toEqual(byRecency);
+        for (const n of [0, 1, 2]) {
+          const expected = byRecency.filter((t) => model.get(t)!.at(-1)!.metadata.n === n);
+          expect((await reader.queryByMetadata("n", n, 1000)).map((s) => s.threadId), `${at} n=${n}`).toEqual(expected);
+        }
+        // Each latest checkpoint's text, as its run of rows holds it, is its state's text: each line once.
+        for (const [thread, history] of model) {
+          expect(await storedText(reader, thread, history.at(-1)!.id), `${at} ${thread}`).toBe(defaultSearchText(history.at(-1)!.state));
+        }
+        // Search matches each thread's latest words only.
         const latestWords = [...model.values()].flatMap((h) => h.at(-1)!.state.messages.map((m) => m.content.split(" ").at(-1)!));
-        for (const word of latestWords.filter((_, i) => i % 7 === 0)) {
+        for (const word of latestWords.filter((_, i) => i % 5 === 0)) {
           const expected = [...model].filter(([, h]) => h.at(-1)!.state.messages.some((m) => m.content.endsWith(` ${word}`))).map(([t]) => t);
-          const hits = await cp.search(word, 100);
-          expect(hits.map((h) => h.threadId).sort(), word).toEqual(expected.sort());
-          for (const hit of hits) expect(hit.checkpointId).toBe(model.get(hit.threadId)!.at(-1)!.id);
+          const hits = await reader.search(word, 100);
+          expect(hits.map((h) => h.threadId).sort(), `${at} ${word}`).toEqual(expected.sort());
+          for (const hit of hits) expect(hit.checkpointId, at).toBe(model.get(hit.threadId)!.at(-1)!.id);
         }
+        // Deltas are stored at all, and storage stays well under one whole state per checkpoint.
+        const stored = await storedRows(reader);
+        const wholeBytes = [...model.values()].flat().reduce((n, c) => n + Buffer.byteLength(JSON.stringify(c.state)), 0);
+        expect(stored.deltas / stored.rows, at).toBeGreaterThan(0.3);
+        expect(stored.stateBytes / wholeBytes, at).toBeLessThan(0.5);
       });
 
       it("through TTL expiry: the checkpoints after the expired ones still load, though their chains started there", async () => {
