@@ -27,6 +27,8 @@ interface State {
 
 interface Clock {
   now: () => number;
+  /** Sets the time, backwards included (a clock stepped back, a replica's clock behind). */
+  set(t: number): void;
   advanceDays(days: number): void;
   advanceSeconds(seconds: number): void;
 }
@@ -49,6 +51,7 @@ function newClock(): Clock {
   let t = Date.UTC(2026, 0, 1, 12, 0, 0);
   return {
     now: () => t,
+    set: (to) => void (t = to),
     advanceDays: (days) => void (t += days * 86_400_000),
     advanceSeconds: (seconds) => void (t += seconds * 1000),
   };
@@ -721,7 +724,7 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
           if (cp) open.push(cp);
           return cp;
         };
-        const first = shared ? openReplica(0)! : await harness.make({ clock: { now: clockOf(0), advanceDays: () => {}, advanceSeconds: () => {} } });
+        const first = shared ? openReplica(0)! : await harness.make({ clock: { now: clockOf(0), set: () => {}, advanceDays: () => {}, advanceSeconds: () => {} } });
         if (!shared) open.push(first);
         const replicas = shared ? [first, openReplica(1)!] : [first];
         type Entry = { id: string; state: State; at: number; parent: string | null; metadata: { n: number } };
@@ -829,6 +832,35 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         const wholeBytes = [...model.values()].flat().reduce((n, c) => n + Buffer.byteLength(JSON.stringify(c.state)), 0);
         expect(stored.deltas / stored.rows, at).toBeGreaterThan(0.3);
         expect(stored.stateBytes / wholeBytes, at).toBeLessThan(0.5);
+      });
+
+      it("through vacuum and TTL expiry with old and new checkpoints interleaved (clocks stepped back or disagreeing)", async () => {
+        for (const ttl of [false, true]) {
+          for (const keepLast of [1, 2]) {
+            for (const pattern of ["ONOONNOON", "OONONOOOON", "NOONOONON", "ONNOOONOON"]) {
+              const cp = await make(ttl ? { ttlSeconds: 5 * 86_400 } : {});
+              const start = clock.now();
+              const thread = `${pattern}-${keepLast}`;
+              let state: State = { messages: [] };
+              const saved: { id: string; state: State; old: boolean }[] = [];
+              for (const [i, kind] of [...pattern].entries()) {
+                // Old checkpoints are written by a clock ten days behind the new ones'.
+                clock.set(start + (kind === "O" ? 0 : 10 * 86_400_000) + i * 1000);
+                state = { messages: [...state.messages, { role: "user", content: `turn ${i} says word${i}x` }] };
+                saved.push({ id: await cp.save(state, thread), state, old: kind === "O" });
+              }
+              clock.set(start + 11 * 86_400_000);
+              // Old means older than the cutoff, or (with the TTL of five days) expired.
+              const kept = saved.filter((c, i) => !c.old || i >= saved.length - keepLast);
+              expect(await cp.vacuum({ olderThanDays: 5, keepLast }), `${pattern} ${keepLast} ${ttl}`).toBe(saved.length - kept.length);
+              expect(await cp.listCheckpoints(thread, 100)).toEqual(kept.filter((c) => !ttl || !c.old).map((c) => c.id).reverse());
+              for (const c of kept) if (!ttl || !c.old) expect(await cp.load(thread, c.id), `${pattern} ${c.id}`).toEqual(c.state);
+              expect(await cp.load(thread)).toEqual(saved.at(-1)!.state);
+              expect((await cp.search(`word${pattern.length - 1}x`)).map((h) => h.threadId)).toEqual([thread]);
+              expect((await cp.search("word0x")).map((h) => h.threadId)).toEqual([thread]);
+            }
+          }
+        }
       });
 
       it("through TTL expiry: the checkpoints after the expired ones still load, though their chains started there", async () => {
