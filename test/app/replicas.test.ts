@@ -1,6 +1,11 @@
-// Compare-and-set between replicas: several app instances over one store, as `--scale app=3` runs them.
-import { afterEach, describe, expect, it } from "vitest";
-import { MemoryCheckpointer } from "../../checkpointer/index.js";
+// Compare-and-set between replicas: several app instances over one store, as `--scale app=3` runs
+// them. Each replica has a checkpointer of its own (its own connection, cache and clock) on one
+// SQLite file, as separate processes would; test/app/shared-store-processes.test.ts runs real ones.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { SQLiteCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
 import { deferred, HookedModel } from "./support/models.js";
@@ -11,16 +16,32 @@ async function replica(...args: Parameters<typeof startTestApp>): Promise<TestAp
   started.push(app);
   return app;
 }
+const opened: Checkpointer<AgentState>[] = [];
 afterEach(async () => {
   await Promise.all(started.splice(0).map((app) => app.stop()));
+  await Promise.all(opened.splice(0).map((cp) => cp.close()));
 });
+const root = mkdtempSync(join(tmpdir(), "replicas-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let stores = 0;
+
+/** A new store shared by replicas: each call of the result opens one more checkpointer on it. */
+function sharedStore(): () => Checkpointer<AgentState> {
+  const path = join(root, `store-${++stores}.db`);
+  return () => {
+    const cp = new SQLiteCheckpointer<AgentState>({ path });
+    opened.push(cp);
+    return cp;
+  };
+}
 
 const roles = (messages: { role: string }[]) => messages.map((m) => m.role);
 const userContents = (messages: { role: string; content: string }[]) => messages.filter((m) => m.role === "user").map((m) => m.content);
 
 describe("replicas sharing one store", () => {
   it("a turn that loses the race runs again on the winner's state", async () => {
-    const store = new MemoryCheckpointer<AgentState>();
+    const openStore = sharedStore();
+    const store = openStore();
     const loaded = deferred();
     const release = deferred();
     const slowModel = new HookedModel(async (call) => {
@@ -29,8 +50,8 @@ describe("replicas sharing one store", () => {
         await release.promise;
       }
     });
-    const a = await replica({ checkpointer: store, model: slowModel });
-    const b = await replica({ checkpointer: store });
+    const a = await replica({ checkpointer: openStore(), model: slowModel });
+    const b = await replica({ checkpointer: openStore() });
 
     const slowTurn = say(a.url, "shared", "My name is Alex");
     await loaded.promise; // replica A has loaded the (empty) thread and is waiting for its model
@@ -49,12 +70,13 @@ describe("replicas sharing one store", () => {
   });
 
   it("concurrent turns spread over three replicas never drop a message", async () => {
-    const store = new MemoryCheckpointer<AgentState>();
+    const openStore = sharedStore();
+    const store = openStore();
     // A model that takes a moment, so replicas load the same state and race to save it.
     const thinking = () => new HookedModel(() => new Promise((resolve) => setTimeout(resolve, 5)));
     const options = { retry: { attempts: 30, baseDelayMs: 2 } };
     const models = [thinking(), thinking(), thinking()];
-    const replicas = await Promise.all(models.map((model) => replica({ checkpointer: store, model, options })));
+    const replicas = await Promise.all(models.map((model) => replica({ checkpointer: openStore(), model, options })));
     const contents = Array.from({ length: 15 }, (_, i) => `turn ${i}`);
     const results = await Promise.all(contents.map((c, i) => say(replicas[i % 3]!.url, "busy", c)));
     expect(results.map((r) => r.status)).toEqual(contents.map(() => 200));
@@ -68,13 +90,14 @@ describe("replicas sharing one store", () => {
   });
 
   it("answers 409 when every retry loses, and stores nothing of that turn", async () => {
-    const store = new MemoryCheckpointer<AgentState>();
+    const openStore = sharedStore();
+    const store = openStore();
     await store.save({ messages: [], iteration: 0, metadata: {} }, "contended");
     // Another writer saves the thread while each run of the turn is thinking.
     const model = new HookedModel(async (call) => {
       await store.save({ messages: [{ role: "user", content: `rival ${call}` }], iteration: 0, metadata: {} }, "contended");
     });
-    const app = await replica({ checkpointer: store, model, options: { retry: { attempts: 3, baseDelayMs: 1 } } });
+    const app = await replica({ checkpointer: openStore(), model, options: { retry: { attempts: 3, baseDelayMs: 1 } } });
 
     const res = await say(app.url, "contended", "mine");
     expect(res.status).toBe(409);
@@ -98,12 +121,13 @@ describe("checkpoints inside a turn (CHECKPOINT_EVERY_N_ITERATIONS)", () => {
   });
 
   it("does not re-run a turn whose first part is already stored: 409, and the stored part stays", async () => {
-    const store = new MemoryCheckpointer<AgentState>();
+    const openStore = sharedStore();
+    const store = openStore();
     const model = new HookedModel(async (call) => {
       // After the mid-turn checkpoint (iteration 1), another writer gets in first.
       if (call === 2) await store.save({ messages: [], iteration: 0, metadata: {} }, "partial");
     });
-    const app = await replica({ checkpointer: store, model, options: { checkpointEveryNIterations: 1 } });
+    const app = await replica({ checkpointer: openStore(), model, options: { checkpointEveryNIterations: 1 } });
 
     const res = await say(app.url, "partial", "calculate 1+1");
     expect(res.status).toBe(409);
