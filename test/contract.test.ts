@@ -17,6 +17,7 @@ import {
   type Checkpointer,
   type CheckpointerErrorCode,
 } from "../checkpointer/index.js";
+import { MAX_CHAIN_DELTAS } from "../checkpointer/delta.js";
 import { sql, type Params } from "../checkpointer/statement.js";
 import { freshDatabase } from "./support/databases.js";
 
@@ -862,6 +863,35 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
           }
         }
       });
+
+      it("up to and past the caps: a chain of MAX_CHAIN_DELTAS splices loads, then a snapshot starts the next; text runs too", async () => {
+        const cp = await make();
+        // A large first state, then tiny appends: only the caps end the chain and the text run.
+        let state: State = { messages: [{ role: "user", content: "x".repeat(200_000) }] };
+        let id = await cp.save(state, "capped", { parentCheckpointId: null });
+        const ids = [id];
+        for (let i = 0; i < MAX_CHAIN_DELTAS + 5; i++) {
+          state = { messages: [...state.messages, { role: "user", content: `t${i}` }] };
+          id = await cp.save(state, "capped", { parentCheckpointId: id });
+          ids.push(id);
+        }
+        const { backend, table } = storeOf(cp);
+        const rows = await backend.database.select(
+          sql<{ threadId: string }, { seq: number; base_seq: number | null; text_root_seq: number | null }>(
+            `SELECT seq, base_seq, text_root_seq FROM ${table} WHERE thread_id = :threadId ORDER BY seq`,
+          ),
+          { threadId: "capped" },
+        );
+        // The deepest chain the cap allows, and the snapshot right after it.
+        expect(rows.slice(1, MAX_CHAIN_DELTAS + 1).every((r) => r.base_seq !== null)).toBe(true);
+        expect(rows[MAX_CHAIN_DELTAS + 1]!.base_seq).toBeNull();
+        expect(rows.filter((r) => r.text_root_seq === null).length).toBeGreaterThanOrEqual(2);
+        expect(await cp.load("capped", ids[MAX_CHAIN_DELTAS])).toEqual({
+          messages: [{ role: "user", content: "x".repeat(200_000) }, ...Array.from({ length: MAX_CHAIN_DELTAS }, (_, i) => ({ role: "user", content: `t${i}` }))],
+        });
+        expect(await cp.load("capped")).toEqual(state);
+        expect(await storedText(cp, "capped", id)).toBe(defaultSearchText(state));
+      }, 120_000);
 
       it("through TTL expiry: the checkpoints after the expired ones still load, though their chains started there", async () => {
         const cp = await make({ ttlSeconds: 100 });
