@@ -371,7 +371,9 @@ describe("/healthz when the store is unreachable", () => {
     const checkpointer = mysqlCheckpointer<AgentState>("mysql://root@127.0.0.1:1/agent");
     const app = await startTestApp({ checkpointer, checkpointerKind: "mysql" });
     try {
+      const started = performance.now();
       const res = await request(app.url, "GET", "/healthz");
+      expect(performance.now() - started).toBeLessThan(2_000); // the README's "503 within two seconds"
       expect(res.status).toBe(503);
       expect(res.body).toEqual({ status: "unavailable", checkpointer: "mysql", error: { code: "UNAVAILABLE", message: expect.any(String) } });
       const turn = await say(app.url, "t", "hello");
@@ -388,9 +390,15 @@ describe("/healthz when the store is unreachable", () => {
     const checkpointer = mysqlCheckpointer<AgentState>(`mysql://root@127.0.0.1:${silentPort}/agent?connect-timeout=60000`);
     const app = await startTestApp({ checkpointer, checkpointerKind: "mysql" });
     try {
+      const started = performance.now();
       const res = await request(app.url, "GET", "/healthz");
+      const elapsed = performance.now() - started;
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe("UNAVAILABLE");
+      // The README: 503 within two seconds. The check gives up at its own 2 s timeout and answers
+      // about 20 ms later (measured), so the bound allows half a second for the answer on a busy
+      // machine; a check that waited for the driver's connect timeout (60 s here) fails it.
+      expect(elapsed).toBeLessThan(2_500);
     } finally {
       await app.stop();
       // Hang up, so the driver's pending connection attempt ends and the pool can close.
