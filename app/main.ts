@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const app = createApp({ checkpointer: store.checkpointer, checkpointerKind: store.kind, model, logger, options: config });
   if (config.apiKeys.length > 0) logger.info({ keys: config.apiKeys.length }, "API keys: each key sees its own threads only");
   else logger.warn("no API_KEYS: anyone who can reach the port can read and write every conversation");
-  const running = await startServer(app, config.port, config.host);
+  const running = await startServer(app, config.port, config.host, config);
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals | "parent exited") => {

@@ -17,6 +17,7 @@ import {
   ThreadParams,
   ThreadQuery,
 } from "./schemas.js";
+import type { StreamSlots } from "./stream-slots.js";
 
 const HEALTH_TIMEOUT_MS = 2_000;
 
@@ -70,7 +71,7 @@ export function isApiPath(path: string): boolean {
 }
 
 /** The JSON API on threads, each request within its tenant's threads (`requireApiKey` runs first). */
-export function threadRoutes(conversations: Conversations, logger: Logger): Router {
+export function threadRoutes(conversations: Conversations, logger: Logger, streams: StreamSlots): Router {
   const router = Router();
 
   router
@@ -99,8 +100,23 @@ export function threadRoutes(conversations: Conversations, logger: Logger): Rout
         const { checkpointId, reply } = await conversations.send(tenant, threadId, content, observer);
         return { threadId, checkpointId, reply: { role: "assistant", content: reply } };
       };
-      if (wantsEventStream(req)) await streamEvents(req, res, logger, turn);
-      else res.json(await turn());
+      if (!wantsEventStream(req)) {
+        res.json(await turn());
+        return;
+      }
+      const release = streams.take(tenant);
+      if (!release) {
+        throw new ApiError(
+          429,
+          "TOO_MANY_STREAMS",
+          `at most ${streams.perTenant} event streams at a time per API key (per server without API keys); try again when one has finished`,
+        );
+      }
+      try {
+        await streamEvents(req, res, logger, turn);
+      } finally {
+        release();
+      }
     })
     .all(methodNotAllowed("POST"));
 
