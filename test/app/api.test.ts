@@ -31,7 +31,7 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ threadId: "alex", reply: { role: "assistant" } });
     expect(first.body.checkpointId).toEqual(expect.any(String));
-    expect(first.body.reply.content).toMatch(/demo model/);
+    expect(first.body.reply.content).toBe("Nice to meet you, Alex! I'll remember that.");
 
     const second = await say(app.url, "alex", "Who am I?");
     expect(second.status).toBe(200);
@@ -196,7 +196,6 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
     it.each([
       ["text/plain", { "content-type": "text/plain" }, '{"content":"hi"}'],
       ["no content type", {}, '{"content":"hi"}'],
-      ["no body", {}, undefined],
     ])("415 naming the expected content type for a body sent as %s", async (_label, headers, body) => {
       for (const path of ["/threads/invalid/messages", "/threads/invalid/fork"]) {
         const res = await rawRequest(app.url, "POST", path, headers, body);
@@ -327,7 +326,7 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
       // Turns did not interleave: every user message is followed by its own reply.
       expect(body.messages.map((m: { role: string }) => m.role)).toEqual(contents.flatMap(() => ["user", "assistant"]));
       const last = replies.find((r) => r.body.checkpointId === body.checkpointId);
-      expect(last?.body.reply.content).toContain(`This thread has ${contents.length} messages from you`);
+      expect(last?.body.reply.content).toMatch(new RegExp(`\\(#${contents.length}\\)$`));
     } finally {
       await busy.stop();
     }
