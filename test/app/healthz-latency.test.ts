@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APP_MAIN, cleanEnv, startAppProcess, type AppProcess } from "./support/app-process.js";
-import { HEAVY_MESSAGES, pollHealthDuring } from "./support/heavy-requests.js";
+import { HEAVY_MESSAGES, pollHealthDuring, sendHeavy } from "./support/heavy-requests.js";
 
 const TARGET_MS = 100;
 /**
@@ -19,8 +19,6 @@ const TARGET_MS = 100;
  * busy stretch during a case was 16 ms.
  */
 const RETRY = 2;
-/** A streamed turn of the longest reply would take minutes (10 ms a word): it is read this long, then hung up. */
-const STREAM_READ_MS = 3_000;
 
 describe("/healthz during the heaviest single requests (app process, file store)", () => {
   const dir = mkdtempSync(join(tmpdir(), "healthz-latency-"));
@@ -28,7 +26,7 @@ describe("/healthz during the heaviest single requests (app process, file store)
   beforeAll(async () => {
     app = await startAppProcess(...APP_MAIN, { cwd: dir, env: cleanEnv({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: dir, RATE_LIMIT_PER_MINUTE: "0" }) });
     // Warm, as a server that has served before: the very first request compiles the code it runs.
-    for (const stream of [false, true]) expect(await readStream(await post("warm-up", "calculate 2+3", stream))).toBe(200);
+    for (const stream of [false, true]) expect(await sendHeavy(app.url, "warm-up", "calculate 2+3", stream)).toBe(200);
   });
   afterAll(async () => {
     app?.child.kill("SIGKILL");
@@ -36,27 +34,10 @@ describe("/healthz during the heaviest single requests (app process, file store)
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const post = (threadId: string, content: string, stream: boolean) =>
-    fetch(`${app.url}/threads/${threadId}/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(stream && { accept: "text/event-stream" }) },
-      body: JSON.stringify({ content }),
-      ...(stream && { signal: AbortSignal.timeout(STREAM_READ_MS) }),
-    });
-  /** A streamed turn read to its end, or until STREAM_READ_MS (then the client hangs up). */
-  const readStream = async (response: Response) => {
-    try {
-      await response.text();
-    } catch (error) {
-      if ((error as Error).name !== "TimeoutError") throw error;
-    }
-    return response.status;
-  };
-
   let threads = 0;
   const cases = Object.entries(HEAVY_MESSAGES).flatMap(([name, content]) => [
-    [`${name}, JSON`, () => post(`heavy-${++threads}`, content, false).then(async (r) => (await r.text(), r.status))],
-    [`${name}, streamed`, () => post(`heavy-${++threads}`, content, true).then(readStream)],
+    [`${name}, JSON`, () => sendHeavy(app.url, `heavy-${++threads}`, content, false)],
+    [`${name}, streamed`, () => sendHeavy(app.url, `heavy-${++threads}`, content, true)],
   ]) as [string, () => Promise<number>][];
   cases.push([
     "a search of 1,000 characters over all those threads",

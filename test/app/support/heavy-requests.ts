@@ -23,6 +23,28 @@ export const HEAVY_MESSAGES: Record<string, string> = {
   "emoji (surrogate pairs, 4 bytes each)": "🧵".repeat(Math.floor(BODY_BYTES / 4) - 10),
 };
 
+/** A streamed turn of the longest reply would take minutes (10 ms a word): it is read this long, then hung up. */
+export const STREAM_READ_MS = 3_000;
+
+/**
+ * One turn, as JSON or streamed; resolves with its status once the answer is read (a stream to its
+ * end or for STREAM_READ_MS, after which the client hangs up and the turn is cancelled).
+ */
+export async function sendHeavy(url: string, threadId: string, content: string, stream: boolean, headers: Record<string, string> = {}): Promise<number> {
+  const response = await fetch(`${url}/threads/${encodeURIComponent(threadId)}/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(stream && { accept: "text/event-stream" }), ...headers },
+    body: JSON.stringify({ content }),
+    ...(stream && { signal: AbortSignal.timeout(STREAM_READ_MS) }),
+  });
+  try {
+    await response.text();
+  } catch (error) {
+    if ((error as Error).name !== "TimeoutError") throw error;
+  }
+  return response.status;
+}
+
 export interface Polled {
   /** Each /healthz answer's time, in ms, and its status. */
   answers: { ms: number; status: number }[];
