@@ -3,9 +3,9 @@
 // only unset, "", "0" and "false" (any case) mean not CI. Every check of CI in the tests goes
 // through here (test/unit/ci.test.ts makes sure).
 
-/** True unless `value` (CI's value) is unset, "", "0" or "false", in any case and ignoring spaces. */
-export function isCI(value: string | undefined = process.env.CI): boolean {
-  return !["", "0", "false"].includes((value ?? "").trim().toLowerCase());
+/** True unless `env.CI` is unset, "", "0" or "false", in any case and ignoring spaces. */
+export function isCI(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  return !["", "0", "false"].includes((env.CI ?? "").trim().toLowerCase());
 }
 
 /** `CI=<value>` as set, for messages that say why a run failed instead of skipping. */
