@@ -13,6 +13,17 @@ export interface AppSettings {
   maxIterations: number;
   /** Save a checkpoint every N agent iterations inside a turn; 0 saves at the end of the turn only. */
   checkpointEveryNIterations: number;
+  /** Event-stream turns one tenant (API key; everyone at once without keys) may run at a time; more get 429. */
+  maxStreamsPerTenant: number;
+  // The HTTP server's own limits, applied by `startServer` (lifecycle.ts); docs/http-limits.md.
+  /** A request's headers must have arrived within this; a new connection that sends nothing is closed then too. */
+  headersTimeoutMs: number;
+  /** A whole request, headers and body, must have arrived within this; not a limit on the answer. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (plus Node's 1 s grace). */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; the server closes any more at once. */
+  maxConnections: number;
 }
 
 /** The settings of an empty environment: `createApp`'s defaults too. */
@@ -22,6 +33,11 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = {
   bodyLimit: "64kb",
   maxIterations: 8,
   checkpointEveryNIterations: 0,
+  maxStreamsPerTenant: 10,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1_000,
 };
 
 /** Settings read from the environment (and `.env`); `.env.example` documents each one. */
@@ -66,6 +82,11 @@ const EnvSchema = z.object({
   BODY_LIMIT: optional(z.string().regex(/^\d+(b|kb|mb)$/i, "must look like 64kb or 1mb")).default(DEFAULT_SETTINGS.bodyLimit),
   MAX_ITERATIONS: integer(1, 100, DEFAULT_SETTINGS.maxIterations),
   CHECKPOINT_EVERY_N_ITERATIONS: integer(0, 100, DEFAULT_SETTINGS.checkpointEveryNIterations),
+  MAX_STREAMS_PER_TENANT: integer(1, 100_000, DEFAULT_SETTINGS.maxStreamsPerTenant),
+  HEADERS_TIMEOUT_MS: integer(100, 600_000, DEFAULT_SETTINGS.headersTimeoutMs),
+  REQUEST_TIMEOUT_MS: integer(100, 3_600_000, DEFAULT_SETTINGS.requestTimeoutMs),
+  KEEP_ALIVE_TIMEOUT_MS: integer(100, 600_000, DEFAULT_SETTINGS.keepAliveTimeoutMs),
+  MAX_CONNECTIONS: integer(1, 1_000_000, DEFAULT_SETTINGS.maxConnections),
   // Below Docker's default 10 s between SIGTERM and SIGKILL.
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 8_000),
 });
@@ -95,6 +116,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
   const mysql = mysqlProblem(env);
   if (mysql) problems.push(mysql);
+  // Node refuses to start a server whose headers may take longer than the whole request.
+  if (parsed.success && parsed.data.HEADERS_TIMEOUT_MS > parsed.data.REQUEST_TIMEOUT_MS) {
+    problems.push("HEADERS_TIMEOUT_MS: must not be more than REQUEST_TIMEOUT_MS");
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   const e = parsed.data;
   return {
@@ -108,6 +133,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimit: e.BODY_LIMIT,
     maxIterations: e.MAX_ITERATIONS,
     checkpointEveryNIterations: e.CHECKPOINT_EVERY_N_ITERATIONS,
+    maxStreamsPerTenant: e.MAX_STREAMS_PER_TENANT,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: e.MAX_CONNECTIONS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }

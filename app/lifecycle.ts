@@ -2,6 +2,7 @@ import { createServer, type RequestListener, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { DEFAULT_SETTINGS, type AppSettings } from "./config.js";
 import { answerClientError } from "./http/client-error.js";
 
 export interface RunningServer {
@@ -15,9 +16,25 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Listens on `host:port` (port 0 picks a free one) and resolves once the socket is bound. */
-export async function startServer(handler: RequestListener, port: number, host: string): Promise<RunningServer> {
-  const server = createServer();
+/** The app's settings that limit the server itself (docs/http-limits.md). */
+export type ServerLimits = Pick<AppSettings, "headersTimeoutMs" | "requestTimeoutMs" | "keepAliveTimeoutMs" | "maxConnections">;
+
+/**
+ * Listens on `host:port` (port 0 picks a free one) with `limits` (the defaults for any not given)
+ * and resolves once the socket is bound.
+ */
+export async function startServer(handler: RequestListener, port: number, host: string, limits: Partial<ServerLimits> = {}): Promise<RunningServer> {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = { ...DEFAULT_SETTINGS, ...limits };
+  const server = createServer({
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Node enforces the two timeouts only when it checks, every 30 s by default (so trickled
+    // headers lasted up to 71 s): check four times per headers timeout, at least once a second.
+    connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeoutMs / 4)),
+  });
+  // Further connections are closed as soon as they are accepted.
+  server.maxConnections = maxConnections;
   const inFlight = new Set<ServerResponse>();
   let stopping = false;
   // Registered before the app's handler, so no response has been sent yet.

@@ -1,13 +1,29 @@
 // The app's entry point: configuration, store, model, HTTP server and signals.
-import dotenv from "dotenv";
-import { pino } from "pino";
-import { ConfigError, loadConfig, type AppConfig } from "./config.js";
-import { createApp } from "./create-app.js";
-import { shutdown, startServer } from "./lifecycle.js";
-import { DemoModel } from "./models/demo.js";
+import type { AppConfig } from "./config.js";
 import type { Model } from "./models/model.js";
-import { OpenAIModel } from "./models/openai.js";
-import { openStore } from "./store.js";
+import { nodeVersionProblem } from "./node-version.js";
+
+// First, and before any other module is loaded: static imports are all loaded (and linked) before
+// this file's code runs, and one that needs a newer Node (node:sqlite) would fail with a stack
+// trace instead of this line. So everything else is imported dynamically, below.
+const tooOld = nodeVersionProblem(process.versions.node);
+if (tooOld) {
+  console.error(tooOld);
+  process.exit(2);
+}
+/** The process that started the app (under `npm start`, the shell npm runs it in). */
+const startedBy = process.ppid;
+
+const { default: dotenv } = await import("dotenv");
+const { pino } = await import("pino");
+const { ConfigError, loadConfig } = await import("./config.js");
+const { createApp } = await import("./create-app.js");
+const { shutdown, startServer } = await import("./lifecycle.js");
+const { DemoModel } = await import("./models/demo.js");
+const { OpenAIModel } = await import("./models/openai.js");
+const { watchParent } = await import("./parent-watch.js");
+const { checkStore, storeLocation } = await import("./store-check.js");
+const { openStore } = await import("./store.js");
 
 function chooseModel(openai: AppConfig["openai"]): Model {
   if (!openai.apiKey) return new DemoModel();
@@ -29,6 +45,8 @@ async function main(): Promise<void> {
   // that retries a broken pipe forever, so an app whose log reader had gone never exited.
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true }));
   const store = openStore(config, logger);
+  // Not awaited: the server starts meanwhile, and the outcome is logged within a few seconds.
+  void checkStore(store.checkpointer, storeLocation(store.checkpointer, config.checkpointer), logger);
   const model = chooseModel(config.openai);
   logger.info(
     { model: model.name, baseURL: config.openai.apiKey ? config.openai.baseURL : undefined },
@@ -39,10 +57,10 @@ async function main(): Promise<void> {
   const app = createApp({ checkpointer: store.checkpointer, checkpointerKind: store.kind, model, logger, options: config });
   if (config.apiKeys.length > 0) logger.info({ keys: config.apiKeys.length }, "API keys: each key sees its own threads only");
   else logger.warn("no API_KEYS: anyone who can reach the port can read and write every conversation");
-  const running = await startServer(app, config.port, config.host);
+  const running = await startServer(app, config.port, config.host, config);
 
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: NodeJS.Signals | "parent exited") => {
     if (stopping) {
       logger.warn({ signal }, "second signal: exiting now");
       process.exit(1);
@@ -63,6 +81,10 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // Started by npm (`npm start`), the app's parent is the shell npm runs it in; npm passes SIGTERM
+  // to that shell, which exits without passing it on (parent-watch.ts). Once that parent has
+  // gone, stop as on SIGTERM rather than keep serving.
+  if (process.env.npm_lifecycle_event !== undefined) watchParent(() => onSignal("parent exited"), { parent: startedBy });
   // Announced once a signal can stop it gracefully: whoever waits for this line may send one at once.
   logger.info({ url: running.url }, "listening");
 }

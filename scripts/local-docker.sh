@@ -13,7 +13,40 @@
 # The engine is Debian's docker.io (dockerd) on a socket of its own, never the system's default
 # one, with vfs storage and no iptables rules; the Compose v2 CLI plugin comes from Debian sid.
 # Needs root. Settings (environment): LOCAL_DOCKER_HOME (default ~/.cache/agent-docker).
+# `scripts/local-docker.sh --help` prints the commands and settings.
 set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/local-docker.sh COMMAND
+
+A private Docker engine for machines where no image registry can be reached (this project's CI).
+With an ordinary Docker installation none of this is needed: `docker compose up` pulls the real
+mysql and node images.
+
+Commands:
+  start                install what is missing (docker.io, the Compose v2 plugin), start the
+                       engine, and print the variables to use it: eval "$(scripts/local-docker.sh start)"
+  images FIXTURE_DIR   build (once) local stand-ins tagged mysql:9.7 and node:24-slim;
+                       FIXTURE_DIR holds the official mysql image's docker-entrypoint.sh
+  env                  print DOCKER_HOST, DOCKER_CONFIG and the testcontainers settings again
+  status               "running (pid …) on unix://…", or "not running" (exit 3)
+  stop                 stop the engine
+  help                 this text (also -h, --help)
+
+start and images need root: run them as root, or with sudo (then the engine's files are under
+root's home, and only root can use its socket).
+
+The engine is Debian's dockerd on a socket of its own (never the system's default one), with vfs
+storage and no iptables rules.
+
+Settings (environment variables):
+  LOCAL_DOCKER_HOME   folder for the engine's socket, data, configuration and log
+                      (default $XDG_CACHE_HOME/agent-docker, else ~/.cache/agent-docker)
+USAGE
+}
+# Help before anything else, so that it works whatever the settings.
+case "${1:-}" in help | -h | --help) usage; exit 0 ;; esac
 
 home_dir=${LOCAL_DOCKER_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/agent-docker}
 sock="$home_dir/docker.sock"
@@ -24,7 +57,7 @@ standin_version=1
 
 die() { echo "local-docker: $*" >&2; exit 1; }
 note() { echo "local-docker: $*" >&2; }
-need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root"; }
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root; you are $(id -un). Run it as root, or with sudo: sudo scripts/local-docker.sh $1"; }
 
 print_env() {
   echo "export DOCKER_HOST=unix://$sock"
@@ -208,5 +241,6 @@ case "${1:-}" in
   env) print_env ;;
   status) if pid=$(running_pid); then echo "running (pid $pid) on unix://$sock"; else echo "not running"; exit 3; fi ;;
   images) images "${2:-}" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  "") usage >&2; exit 2 ;;
+  *) echo "local-docker: unknown command: $1" >&2; usage >&2; exit 2 ;;
 esac

@@ -4,17 +4,42 @@
 # Debian stable ships only MariaDB; Debian unstable ships MySQL's
 # `mysql-server-core`. We debootstrap a minimal sid root that holds it (cached
 # outside the checkout, ~40 s the first time) and run mysqld inside it with
-# chroot. Needs root (debootstrap and chroot do).
-#
-#   scripts/mysql-local.sh start [--fresh]   start (--fresh: wipe the data first)
-#   scripts/mysql-local.sh stop
-#   scripts/mysql-local.sh status
-#   scripts/mysql-local.sh url               print the MYSQL_URL to use
-#   scripts/mysql-local.sh root              bootstrap the root if needed; print its path
-#
-# Settings (environment): MYSQL_LOCAL_HOME (cache folder, default
-# ~/.cache/agent-mysql), MYSQL_LOCAL_PORT (3307), MYSQL_LOCAL_DATABASE (agent).
+# chroot. Needs root (debootstrap and chroot do). Commands and settings: usage() below, or
+# `scripts/mysql-local.sh --help`.
 set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/mysql-local.sh COMMAND
+
+Runs a real MySQL server (not MariaDB) on a Debian host without Docker: Debian unstable's
+mysql-server-core in a minimal root built with debootstrap (~40 s the first time, then cached),
+run with chroot.
+
+Commands:
+  start [--fresh]   start the server and print the MYSQL_URL to use (--fresh: wipe its data first)
+  stop              stop it
+  status            "running (pid …): URL", or "not running" (exit 3)
+  url               print the MYSQL_URL to use
+  root              build the cached root if needed, and print its path
+  help              this text (also -h, --help)
+
+start, stop and root need root: run them as root, or with sudo as another user. sudo does not
+pass settings from your environment on; give them after it:
+  sudo MYSQL_LOCAL_PORT=3308 scripts/mysql-local.sh start
+
+Settings (environment variables):
+  MYSQL_LOCAL_PORT       TCP port on 127.0.0.1 (default 3307)
+  MYSQL_LOCAL_HOME       cache folder for the root and the data
+                         (default $XDG_CACHE_HOME/agent-mysql, else ~/.cache/agent-mysql;
+                         under sudo, ~ is root's home)
+  MYSQL_LOCAL_DATABASE   database created at every start (default agent; [A-Za-z0-9_]+)
+
+The server listens on 127.0.0.1 only; its root user has no password.
+USAGE
+}
+# Help before anything else, so that it works whatever the settings.
+case "${1:-}" in help | -h | --help) usage; exit 0 ;; esac
 
 home_dir=${MYSQL_LOCAL_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/agent-mysql}
 port=${MYSQL_LOCAL_PORT:-3307}
@@ -25,6 +50,11 @@ pidfile="/run/mysqld/mysqld-$port.pid"  # inside the chroot
 logfile="/var/log/mysqld-$port.log"     # inside the chroot
 
 die() { echo "mysql-local: $*" >&2; exit 1; }
+# As root, or the one clear error: sudo is the way for a user, and is not needed (nor may exist) for root.
+need_root() {
+  [ "$(id -u)" = 0 ] && return 0
+  die "$1 needs root ($2); you are $(id -un). Run it as root, or with sudo: sudo scripts/mysql-local.sh ${3:-$1}"
+}
 url() { echo "mysql://root@127.0.0.1:$port/$database"; }
 
 case "$database" in
@@ -42,7 +72,7 @@ running_pid() {
 
 bootstrap() {
   [ -x "$root_fs/usr/sbin/mysqld" ] && return 0
-  [ "$(id -u)" = 0 ] || die "the first start needs root (debootstrap, chroot)"
+  need_root "building the root" "debootstrap, chroot" "${command:-start}"
   if ! command -v debootstrap >/dev/null; then
     echo "mysql-local: installing debootstrap" >&2
     apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
@@ -60,7 +90,7 @@ bootstrap() {
 
 start() {
   local fresh=${1:-}
-  [ "$(id -u)" = 0 ] || die "start needs root (chroot)"
+  need_root start "chroot" "start${fresh:+ $fresh}"
   if pid=$(running_pid); then
     [ "$fresh" = --fresh ] || { echo "mysql-local: already running (pid $pid)" >&2; url; return 0; }
     stop
@@ -98,17 +128,21 @@ start() {
 
 stop() {
   local pid
+  # First: as another user, the pid file looked for would be under that user's home, not root's.
+  need_root stop "the server runs as root"
   pid=$(running_pid) || { echo "mysql-local: not running" >&2; return 0; }
   kill "$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
   die "mysqld (pid $pid) did not stop within 30 s"
 }
 
-case "${1:-}" in
+command=${1:-}
+case "$command" in
   start) start "${2:-}" ;;
   stop) stop ;;
   status) if pid=$(running_pid); then echo "running (pid $pid): $(url)"; else echo "not running"; exit 3; fi ;;
   url) url ;;
   root) bootstrap; echo "$root_fs" ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  "") usage >&2; exit 2 ;;
+  *) echo "mysql-local: unknown command: $command" >&2; usage >&2; exit 2 ;;
 esac

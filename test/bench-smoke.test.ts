@@ -4,12 +4,13 @@ import { readFileSync, rmSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
 import { missingPeerDeps } from "../bench/peer-deps.js";
+import { isCI } from "./support/ci.js";
 
 const mysqlUrl = inject("mysqlUrl");
 // The bench's peers are a package of their own (bench/package.json), installed by `npm run bench`;
-// without them the smoke test skips, except under CI=true.
+// without them the smoke test skips, except in CI (test/support/ci.ts).
 const missing = missingPeerDeps();
-const skipPeers = missing.length > 0 && process.env.CI !== "true";
+const skipPeers = missing.length > 0 && !isCI();
 if (skipPeers) console.warn(`bench smoke test skipped: bench/ dependencies not installed (cd bench && npm ci): ${missing.join(", ")}`);
 
 describe.skipIf(!mysqlUrl || skipPeers)("npm run bench -- --quick", () => {

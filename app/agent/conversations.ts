@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { CheckpointerError, isCheckpointerError, MAX_ID_CHARS, type Checkpointer, type Metadata, type SearchHit } from "../../checkpointer/index.js";
+import {
+  CheckpointerError,
+  isCheckpointerError,
+  MAX_ID_CHARS,
+  type CheckpointInfo,
+  type Checkpointer,
+  type Metadata,
+  type SearchHit,
+} from "../../checkpointer/index.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { runTurn, type Agent, type TurnObserver } from "./loop.js";
 import { emptyState, type AgentState } from "./state.js";
@@ -54,6 +62,13 @@ export interface CheckpointListing {
   checkpointId: string;
   createdAt: Date;
   metadata: Metadata;
+}
+
+export interface CheckpointPage {
+  /** Newest first. */
+  checkpoints: CheckpointListing[];
+  /** The `cursor` of the next (older) page; null on the page that holds the thread's first checkpoint. */
+  nextCursor: string | null;
 }
 
 export interface RetryPolicy {
@@ -147,14 +162,41 @@ export class Conversations {
     });
   }
 
-  /** Newest first; null when the thread does not exist. */
-  checkpoints(tenant: string, threadId: string, limit: number): Promise<CheckpointListing[] | null> {
+  /**
+   * One page of the thread's history, newest first: its latest `limit` checkpoints, or with
+   * `cursor` (a page's `nextCursor`) the `limit` before that checkpoint. Following `nextCursor`
+   * to the page where it is null reaches the thread's first checkpoint, at any length, each page
+   * costing at most `limit` + 1 reads. Null when the thread, or the cursor's checkpoint, does not exist.
+   *
+   * A page after the first walks back from the cursor by each checkpoint's parent (the thread's
+   * latest when it was saved): the app saves each turn on the one before it, so that is the
+   * history, in order. A checkpoint whose parent has expired or been vacuumed is the oldest there is.
+   */
+  checkpoints(tenant: string, threadId: string, limit: number, cursor?: string): Promise<CheckpointPage | null> {
     const id = storageId(tenant, threadId);
     return this.#scoped(tenant, async () => {
-      const ids = await this.#checkpointer.listCheckpoints(id, limit);
-      if (ids.length === 0) return null;
-      const infos = await Promise.all(ids.map((checkpointId) => this.#checkpointer.getMetadata(id, checkpointId)));
-      return infos.flatMap((info) => (info ? [{ checkpointId: info.checkpointId, createdAt: info.createdAt, metadata: info.metadata }] : []));
+      let infos: CheckpointInfo[];
+      if (cursor === undefined) {
+        const ids = await this.#checkpointer.listCheckpoints(id, limit);
+        if (ids.length === 0) return null;
+        const found = await Promise.all(ids.map((checkpointId) => this.#checkpointer.getMetadata(id, checkpointId)));
+        infos = found.filter((info) => info !== null);
+      } else {
+        const from = await this.#checkpointer.getMetadata(id, cursor);
+        if (!from) return null;
+        infos = [];
+        for (let parent = from.parentCheckpointId; parent !== null && infos.length < limit; ) {
+          const info = await this.#checkpointer.getMetadata(id, parent);
+          if (!info) break;
+          infos.push(info);
+          parent = info.parentCheckpointId;
+        }
+      }
+      const last = infos.at(-1);
+      return {
+        checkpoints: infos.map((info) => ({ checkpointId: info.checkpointId, createdAt: info.createdAt, metadata: info.metadata })),
+        nextCursor: infos.length === limit && last?.parentCheckpointId != null ? last.checkpointId : null,
+      };
     });
   }
 

@@ -1,6 +1,7 @@
 import type { Model } from "../models/model.js";
 import type { Toolbox } from "../tools/tool.js";
 import type { AgentState } from "./state.js";
+import { truncate } from "./truncate.js";
 
 export interface Agent {
   model: Model;
@@ -36,6 +37,7 @@ export interface TurnObserver {
   onTool: (step: ToolStep) => void;
 }
 
+/** In code points, cut between graphemes. */
 const TITLE_CHARS = 80;
 
 /**
@@ -53,7 +55,7 @@ export async function runTurn(
 ): Promise<TurnResult> {
   const state = structuredClone(initial);
   state.messages.push({ role: "user", content });
-  state.metadata.title ??= content.replace(/\s+/g, " ").trim().slice(0, TITLE_CHARS);
+  state.metadata.title ??= truncate(content.replace(/\s+/g, " ").trim(), TITLE_CHARS);
 
   for (let step = 1; step <= agent.maxIterations; step++) {
     const reply = await agent.model.complete(

@@ -11,6 +11,9 @@ const REFUSED: Record<string, { status: number; code: string; message: string }>
   ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: "REQUEST_TIMEOUT", message: "the request took too long to arrive" },
 };
 const MALFORMED = { status: 400, code: "BAD_REQUEST", message: "the request is not valid HTTP" };
+// How long the client has to read the answer before the connection is cut: one that keeps its side
+// open and sending would otherwise hold it past every timeout.
+const LINGER_MS = 1_000;
 const answered = new WeakSet<Socket>();
 
 /**
@@ -34,4 +37,6 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once("close", () => clearTimeout(cut));
 }

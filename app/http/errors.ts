@@ -26,9 +26,19 @@ const CHECKPOINTER_STATUS: Record<CheckpointerErrorCode, number> = {
   CORRUPT: 500,
 };
 
+/**
+ * What a client is told when the store refuses a request, by code: the store's own message may
+ * carry the driver's text (`ER_NET_PACKET_TOO_LARGE: …`) or the app's internal field names, so
+ * it goes to the log only.
+ */
+const STORE_REFUSALS: Partial<Record<CheckpointerErrorCode, string>> = {
+  INVALID_INPUT: "the conversation store refused this request as invalid",
+  CONFLICT: "another request changed this thread at the same time; try again",
+  TOO_LARGE: "the conversation would be larger than the store can save; continue in a new thread",
+};
+
 /** express.json()'s errors carry a `type`; these are the client's fault. */
 const BODY_PARSER_ERRORS: Record<string, ApiError> = {
-  "entity.too.large": new ApiError(413, "TOO_LARGE", "the request body is larger than the limit"),
   "entity.parse.failed": new ApiError(400, "INVALID_JSON", "the request body is not valid JSON"),
   "encoding.unsupported": new ApiError(415, "UNSUPPORTED_ENCODING", "the request body's encoding is not supported"),
   "charset.unsupported": new ApiError(415, "UNSUPPORTED_ENCODING", "the request body's charset is not supported"),
@@ -41,10 +51,16 @@ export function toApiError(error: unknown): ApiError {
     const status = CHECKPOINTER_STATUS[error.code];
     if (status === 503) return new ApiError(503, "UNAVAILABLE", "the conversation store is unavailable; try again later");
     if (status >= 500) return new ApiError(status, "INTERNAL", "internal error");
-    return new ApiError(status, error.code, error.message);
+    return new ApiError(status, error.code, STORE_REFUSALS[error.code] ?? "the conversation store refused this request");
   }
   if (error instanceof ModelError) return new ApiError(502, "MODEL_ERROR", "the language model failed to answer; try again later");
   const type = (error as { type?: unknown })?.type;
+  if (type === "entity.too.large") {
+    // body-parser's error has the limit in bytes (BODY_LIMIT, parsed).
+    const limit = (error as { limit?: unknown }).limit;
+    const bytes = typeof limit === "number" ? ` of ${limit} bytes` : "";
+    return new ApiError(413, "TOO_LARGE", `the request body is larger than the limit${bytes}`);
+  }
   if (typeof type === "string" && BODY_PARSER_ERRORS[type]) return BODY_PARSER_ERRORS[type];
   // Other client errors Express and body-parser raise carry a 4xx status: a path that is not valid
   // percent-encoded UTF-8, a body shorter than its Content-Length.
@@ -59,6 +75,8 @@ export function toApiError(error: unknown): ApiError {
 export function errorResponse(error: unknown, req: Request, logger: Logger): { status: number; body: { error: { code: string; message: string } } } {
   const api = toApiError(error);
   if (api.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, "request failed");
+  // The client got a message of the app's own: the store's, with its details, is for the operator.
+  else if (isCheckpointerError(error)) logger.warn({ err: error, method: req.method, path: req.path, status: api.status }, "the store refused a request");
   return { status: api.status, body: { error: { code: api.code, message: api.message } } };
 }
 
@@ -82,9 +100,19 @@ export function methodNotAllowed(...allowed: string[]): RequestHandler {
   };
 }
 
-/** Bodies are JSON: anything else (or none) is 415, saying what to send. */
+/** True when the request has no body at all: no Content-Length (or 0) and no chunked body. */
+function hasNoBody(req: Request): boolean {
+  if (req.headers["transfer-encoding"] !== undefined) return false;
+  const length = req.headers["content-length"];
+  return length === undefined || /^\s*0+\s*$/.test(length);
+}
+
+/**
+ * Bodies are JSON: any other is 415, saying what to send. No body at all is taken as an empty
+ * object, whatever its content type, so the route's schema names each missing field (a 400).
+ */
 export const requireJsonBody: RequestHandler = (req, _res, next) => {
-  if (!req.is("application/json")) {
+  if (!hasNoBody(req) && !req.is("application/json")) {
     throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON, sent with content-type: application/json");
   }
   next();

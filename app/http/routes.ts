@@ -1,5 +1,6 @@
 import { Router } from "express";
 import type { Logger } from "pino";
+import { isCheckpointerError } from "../../checkpointer/index.js";
 import type { Conversations } from "../agent/conversations.js";
 import type { TurnObserver } from "../agent/loop.js";
 import type { Message } from "../agent/state.js";
@@ -11,12 +12,14 @@ import {
   ListCheckpointsQuery,
   ListThreadsQuery,
   NewThreadParams,
+  NoQuery,
   parse,
   SearchQuery,
   SendMessageBody,
   ThreadParams,
   ThreadQuery,
 } from "./schemas.js";
+import type { StreamSlots } from "./stream-slots.js";
 
 const HEALTH_TIMEOUT_MS = 2_000;
 
@@ -70,7 +73,7 @@ export function isApiPath(path: string): boolean {
 }
 
 /** The JSON API on threads, each request within its tenant's threads (`requireApiKey` runs first). */
-export function threadRoutes(conversations: Conversations, logger: Logger): Router {
+export function threadRoutes(conversations: Conversations, logger: Logger, streams: StreamSlots): Router {
   const router = Router();
 
   router
@@ -93,14 +96,30 @@ export function threadRoutes(conversations: Conversations, logger: Logger): Rout
     .route("/threads/:threadId/messages")
     .post(requireJsonBody, async (req, res) => {
       const { threadId } = parse(NewThreadParams, req.params, "path");
+      parse(NoQuery, req.query, "query");
       const { content } = parse(SendMessageBody, req.body, "body");
       const tenant = tenantOf(res);
       const turn = async (observer?: TurnObserver) => {
         const { checkpointId, reply } = await conversations.send(tenant, threadId, content, observer);
         return { threadId, checkpointId, reply: { role: "assistant", content: reply } };
       };
-      if (wantsEventStream(req)) await streamEvents(req, res, logger, turn);
-      else res.json(await turn());
+      if (!wantsEventStream(req)) {
+        res.json(await turn());
+        return;
+      }
+      const release = streams.take(tenant);
+      if (!release) {
+        throw new ApiError(
+          429,
+          "TOO_MANY_STREAMS",
+          `at most ${streams.perTenant} event streams at a time per API key (per server without API keys); try again when one has finished`,
+        );
+      }
+      try {
+        await streamEvents(req, res, logger, turn);
+      } finally {
+        release();
+      }
     })
     .all(methodNotAllowed("POST"));
 
@@ -115,6 +134,7 @@ export function threadRoutes(conversations: Conversations, logger: Logger): Rout
     })
     .delete(async (req, res) => {
       const { threadId } = parse(ThreadParams, req.params, "path");
+      parse(NoQuery, req.query, "query");
       if (!(await conversations.delete(tenantOf(res), threadId))) throw threadNotFound(threadId);
       res.status(204).end();
     })
@@ -124,10 +144,10 @@ export function threadRoutes(conversations: Conversations, logger: Logger): Rout
     .route("/threads/:threadId/checkpoints")
     .get(async (req, res) => {
       const { threadId } = parse(ThreadParams, req.params, "path");
-      const { limit } = parse(ListCheckpointsQuery, req.query, "query");
-      const checkpoints = await conversations.checkpoints(tenantOf(res), threadId, limit);
-      if (!checkpoints) throw threadNotFound(threadId);
-      res.json({ checkpoints });
+      const { limit, cursor } = parse(ListCheckpointsQuery, req.query, "query");
+      const page = await conversations.checkpoints(tenantOf(res), threadId, limit, cursor);
+      if (!page) throw await notFound(conversations, tenantOf(res), threadId, cursor);
+      res.json(page);
     })
     .all(methodNotAllowed("GET"));
 
@@ -135,10 +155,18 @@ export function threadRoutes(conversations: Conversations, logger: Logger): Rout
     .route("/threads/:threadId/fork")
     .post(requireJsonBody, async (req, res) => {
       const { threadId } = parse(ThreadParams, req.params, "path");
+      parse(NoQuery, req.query, "query");
       const { to, checkpointId } = parse(ForkBody, req.body, "body");
       if (to === threadId) throw new ApiError(400, "INVALID_INPUT", "body.to: must differ from the thread being forked");
-      const fork = await conversations.fork(tenantOf(res), threadId, to, checkpointId);
-      if (!fork) throw await notFound(conversations, tenantOf(res), threadId, checkpointId);
+      const tenant = tenantOf(res);
+      const fork = await conversations.fork(tenant, threadId, to, checkpointId).catch(async (error: unknown) => {
+        // The usual conflict, said as such; any other is the generic one (errors.ts).
+        if (isCheckpointerError(error, "CONFLICT") && (await conversations.exists(tenant, to))) {
+          throw new ApiError(409, "CONFLICT", `thread ${JSON.stringify(to)} already exists; fork to a new thread id`);
+        }
+        throw error;
+      });
+      if (!fork) throw await notFound(conversations, tenant, threadId, checkpointId);
       res.status(201).json({ threadId: to, checkpointId: fork.checkpointId, forkedFrom: threadId });
     })
     .all(methodNotAllowed("POST"));

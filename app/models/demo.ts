@@ -2,9 +2,21 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Message } from "../agent/state.js";
 import type { CompleteOptions, Model, ModelReply, ModelRequest } from "./model.js";
 
-const INTRO = "Hi! I'm the offline demo model (no OPENAI_API_KEY is set), so my replies are canned, but this conversation is really stored. ";
+// Said only when asked ("help", "what can you do", "who are you"): every reply is stored, and
+// searched, so text the model put into every thread would make every thread match its words.
 const HELP =
+  "I'm the offline demo model (no OPENAI_API_KEY is set): my replies are canned, but this conversation is really stored. " +
   'I can remember your name ("My name is Alex", later "Who am I?"), tell the time ("What time is it?") and calculate ("Calculate 2+3").';
+
+const ASKS_HELP = /\b(?:help|what can you do|who are you|what are you)\b/i;
+
+/**
+ * The reply to any other message: the message quoted, and how many messages from the user the
+ * model saw (so a test can tell it was answered on the whole history), with no word of its own.
+ */
+export function echoReply(text: string, userMessages: number): string {
+  return `"${text}" (#${userMessages})`;
+}
 
 const ASKS_TIME = /\b(what(?:'s| is) the (?:current )?time|what time is it|current time|time now)\b/i;
 // "calculate 2+3", "what is (2 + 3) * 4": a keyword, then digits with at least one operator between
@@ -82,11 +94,13 @@ export class DemoModel implements Model {
     return reply;
   }
 
+  /**
+   * A reply made of what the user said and what was asked for: the fixed wording of one kind of
+   * reply appears only in threads that asked for it, so searching its words does not match every thread.
+   */
   #answer({ messages, tools }: ModelRequest): ModelReply {
     const last = messages.at(-1);
-    // Introduce itself in its first written reply (a tool-call step has no text).
-    const intro = messages.some((m) => m.role === "assistant" && m.content !== "") ? "" : INTRO;
-    if (last?.role === "tool") return { content: intro + this.#describeToolResult(last), toolCalls: [] };
+    if (last?.role === "tool") return { content: this.#describeToolResult(last), toolCalls: [] };
     const text = last?.role === "user" ? last.content : "";
     const has = (name: string) => tools.some((t) => t.name === name);
     const callId = `demo-call-${messages.length}`;
@@ -99,13 +113,10 @@ export class DemoModel implements Model {
       return { content: "", toolCalls: [{ id: callId, name: "calculator", arguments: JSON.stringify({ expression: math }) }] };
     }
     const told = nameIn(text);
-    if (told) return { content: `${intro}Nice to meet you, ${told}! I'll remember that.`, toolCalls: [] };
-    if (ASKS_NAME.test(text)) return { content: intro + this.#recallName(messages), toolCalls: [] };
-    const turns = messages.filter((m) => m.role === "user").length;
-    return {
-      content: `${intro}You said: "${text}". ${HELP} This thread has ${turns} message${turns === 1 ? "" : "s"} from you so far.`,
-      toolCalls: [],
-    };
+    if (told) return { content: `Nice to meet you, ${told}! I'll remember that.`, toolCalls: [] };
+    if (ASKS_NAME.test(text)) return { content: this.#recallName(messages), toolCalls: [] };
+    if (ASKS_HELP.test(text)) return { content: HELP, toolCalls: [] };
+    return { content: echoReply(text, messages.filter((m) => m.role === "user").length), toolCalls: [] };
   }
 
   #recallName(messages: readonly Message[]): string {

@@ -1,6 +1,10 @@
 import { z } from "zod";
 import { defineTool } from "./tool.js";
 
+// The parser recurses once per bracket or sign: the length bounds its depth (64 KB of brackets
+// overflowed the stack) and its time.
+export const MAX_EXPRESSION_CHARS = 500;
+
 /**
  * Evaluates arithmetic: numbers, `+ - * / %`, `^` (power, right-associative), unary minus and
  * parentheses. A small recursive-descent parser, because `eval` on model output is never safe.
@@ -12,6 +16,7 @@ import { defineTool } from "./tool.js";
  *   atom   := number | "(" expr ")"
  */
 export function evaluate(expression: string): number {
+  if (expression.length > MAX_EXPRESSION_CHARS) throw new Error(`the expression is longer than ${MAX_EXPRESSION_CHARS} characters`);
   const tokens = expression.match(/\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+|\S/gi) ?? [];
   let pos = 0;
   const peek = () => tokens[pos];
@@ -68,6 +73,6 @@ export function evaluate(expression: string): number {
 export const calculatorTool = defineTool({
   name: "calculator",
   description: "Evaluate an arithmetic expression exactly, e.g. (2 + 3) * 4 ^ 2 / 7. Supports + - * / % ^ and parentheses.",
-  parameters: z.object({ expression: z.string().min(1).max(500).describe("the arithmetic expression") }),
+  parameters: z.object({ expression: z.string().min(1).max(MAX_EXPRESSION_CHARS).describe("the arithmetic expression") }),
   run: ({ expression }) => `${expression.trim()} = ${evaluate(expression)}`,
 });

@@ -64,12 +64,16 @@ describe("DemoModel", () => {
   const demo = new DemoModel();
   const ask = (messages: Message[]) => demo.complete({ system: "", messages, tools: toolbox.specs });
 
-  it("introduces itself as the demo model in its first reply only", async () => {
+  it("quotes any other message and counts the user's messages, with no word of its own", async () => {
     const first = await ask([{ role: "user", content: "hi" }]);
-    expect(first.content).toMatch(/^Hi! I'm the offline demo model/);
+    expect(first.content).toBe('"hi" (#1)');
     const later = await ask([{ role: "user", content: "hi" }, { role: "assistant", content: first.content }, { role: "user", content: "again" }]);
-    expect(later.content).not.toMatch(/demo model/);
-    expect(later.content).toContain("2 messages from you");
+    expect(later.content).toBe('"again" (#2)');
+  });
+
+  it.each(["help", "What can you do?", "who are you?", "Can you help me?"])("says what it is and what it can do when asked: %j", async (question) => {
+    const reply = await ask([{ role: "user", content: question }]);
+    expect(reply.content).toMatch(/^I'm the offline demo model \(no OPENAI_API_KEY is set\).*"My name is Alex".*"What time is it\?".*"Calculate 2\+3"/);
   });
 
   it.each([
@@ -112,7 +116,7 @@ describe("runTurn (the agent loop)", () => {
   it("runs tool rounds until the model answers, counting iterations, without touching the input state", async () => {
     const initial: AgentState = emptyState();
     const { state, reply } = await runTurn(agent(new DemoModel()), initial, "calculate 2+3", noCheckpoint);
-    expect(reply).toBe("Hi! I'm the offline demo model (no OPENAI_API_KEY is set), so my replies are canned, but this conversation is really stored. 2+3 = 5 (worked out with the calculator tool).");
+    expect(reply).toBe("2+3 = 5 (worked out with the calculator tool).");
     expect(state.iteration).toBe(2);
     expect(state.metadata.title).toBe("calculate 2+3");
     expect(state.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);

@@ -31,7 +31,7 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ threadId: "alex", reply: { role: "assistant" } });
     expect(first.body.checkpointId).toEqual(expect.any(String));
-    expect(first.body.reply.content).toMatch(/demo model/);
+    expect(first.body.reply.content).toBe("Nice to meet you, Alex! I'll remember that.");
 
     const second = await say(app.url, "alex", "Who am I?");
     expect(second.status).toBe(200);
@@ -196,7 +196,6 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
     it.each([
       ["text/plain", { "content-type": "text/plain" }, '{"content":"hi"}'],
       ["no content type", {}, '{"content":"hi"}'],
-      ["no body", {}, undefined],
     ])("415 naming the expected content type for a body sent as %s", async (_label, headers, body) => {
       for (const path of ["/threads/invalid/messages", "/threads/invalid/fork"]) {
         const res = await rawRequest(app.url, "POST", path, headers, body);
@@ -327,7 +326,7 @@ describe("HTTP API (memory checkpointer, demo model)", () => {
       // Turns did not interleave: every user message is followed by its own reply.
       expect(body.messages.map((m: { role: string }) => m.role)).toEqual(contents.flatMap(() => ["user", "assistant"]));
       const last = replies.find((r) => r.body.checkpointId === body.checkpointId);
-      expect(last?.body.reply.content).toContain(`This thread has ${contents.length} messages from you`);
+      expect(last?.body.reply.content).toMatch(new RegExp(`\\(#${contents.length}\\)$`));
     } finally {
       await busy.stop();
     }
@@ -371,7 +370,9 @@ describe("/healthz when the store is unreachable", () => {
     const checkpointer = mysqlCheckpointer<AgentState>("mysql://root@127.0.0.1:1/agent");
     const app = await startTestApp({ checkpointer, checkpointerKind: "mysql" });
     try {
+      const started = performance.now();
       const res = await request(app.url, "GET", "/healthz");
+      expect(performance.now() - started).toBeLessThan(2_000); // the README's "503 within two seconds"
       expect(res.status).toBe(503);
       expect(res.body).toEqual({ status: "unavailable", checkpointer: "mysql", error: { code: "UNAVAILABLE", message: expect.any(String) } });
       const turn = await say(app.url, "t", "hello");
@@ -388,9 +389,15 @@ describe("/healthz when the store is unreachable", () => {
     const checkpointer = mysqlCheckpointer<AgentState>(`mysql://root@127.0.0.1:${silentPort}/agent?connect-timeout=60000`);
     const app = await startTestApp({ checkpointer, checkpointerKind: "mysql" });
     try {
+      const started = performance.now();
       const res = await request(app.url, "GET", "/healthz");
+      const elapsed = performance.now() - started;
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe("UNAVAILABLE");
+      // The README: 503 within two seconds. The check gives up at its own 2 s timeout and answers
+      // about 20 ms later (measured), so the bound allows half a second for the answer on a busy
+      // machine; a check that waited for the driver's connect timeout (60 s here) fails it.
+      expect(elapsed).toBeLessThan(2_500);
     } finally {
       await app.stop();
       // Hang up, so the driver's pending connection attempt ends and the pool can close.

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REPO } from "./support/app-process.js";
 import { request, say } from "./support/in-process-app.js";
 import { freePort } from "../support/free-port.js";
+import { ciSetting, isCI } from "../support/ci.js";
 
 const run = promisify(execFile);
 
@@ -26,7 +27,7 @@ function composeUnavailable(): string | null {
 }
 
 const unavailable = composeUnavailable();
-if (unavailable && process.env.CI === "true") throw new Error(`CI=true but the Compose stack cannot run: ${unavailable}`);
+if (unavailable && isCI()) throw new Error(`${ciSetting()}, yet the Compose stack cannot run: ${unavailable}`);
 if (unavailable) console.warn(`[compose] skipping the Docker stack test: ${unavailable}`);
 
 // Where containers have no outbound network (the private engine of scripts/local-docker.sh), the

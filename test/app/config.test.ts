@@ -48,6 +48,11 @@ describe("loadConfig", () => {
       BODY_LIMIT: "1mb",
       MAX_ITERATIONS: "4",
       CHECKPOINT_EVERY_N_ITERATIONS: "2",
+      MAX_STREAMS_PER_TENANT: "3",
+      HEADERS_TIMEOUT_MS: "2000",
+      REQUEST_TIMEOUT_MS: "4000",
+      KEEP_ALIVE_TIMEOUT_MS: "6000",
+      MAX_CONNECTIONS: "50",
       SHUTDOWN_TIMEOUT_MS: "500",
     });
     expect(config).toEqual({
@@ -61,6 +66,11 @@ describe("loadConfig", () => {
       bodyLimit: "1mb",
       maxIterations: 4,
       checkpointEveryNIterations: 2,
+      maxStreamsPerTenant: 3,
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 4000,
+      keepAliveTimeoutMs: 6000,
+      maxConnections: 50,
       shutdownTimeoutMs: 500,
     });
   });
@@ -76,6 +86,11 @@ describe("loadConfig", () => {
     expect(message).toMatch(/MYSQL_URL/);
     expect(message).toMatch(/BODY_LIMIT/);
     expect(message).not.toContain("hunter2");
+  });
+
+  it("refuses a headers timeout longer than the request timeout (Node would not start the server)", () => {
+    expect(() => loadConfig({ HEADERS_TIMEOUT_MS: "40000" })).toThrow(/HEADERS_TIMEOUT_MS: must not be more than REQUEST_TIMEOUT_MS/);
+    expect(loadConfig({ HEADERS_TIMEOUT_MS: "40000", REQUEST_TIMEOUT_MS: "40000" }).headersTimeoutMs).toBe(40_000);
   });
 
   it("checks MYSQL_URL with the checkpointer module's own parser, naming the variable", () => {

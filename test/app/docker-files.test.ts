@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEnv, REPO } from "./support/app-process.js";
+import { isCI } from "../support/ci.js";
 
 const composeMissing = spawnSync("docker", ["compose", "version"]).status !== 0;
 // CI has Compose v2 (scripts/local-docker.sh): there, a missing one must fail the run rather than skip it.
-const skipCompose = composeMissing && process.env.CI !== "true";
+const skipCompose = composeMissing && !isCI();
 
 describe.skipIf(skipCompose)("docker-compose.yml (docker compose config)", () => {
   let project: string;

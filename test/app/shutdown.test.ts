@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { APP_MAIN, cleanEnv, REPO, startAppProcess } from "./support/app-process.js";
@@ -40,8 +41,16 @@ describe("graceful shutdown", () => {
 
   it("does not wait for idle keep-alive connections", async () => {
     const app = await startTestApp();
+    // An idle connection would otherwise stay open for a minute, far beyond the bound below.
+    app.server.keepAliveTimeout = 60_000;
     expect((await request(app.url, "GET", "/healthz")).status).toBe(200); // leaves a kept-alive connection
-    expect(await shutdown(app, async () => {}, 60_000, logger)).toBe(true);
+    const open = await new Promise<number>((resolve, reject) => app.server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+    expect(open).toBe(1);
+    // An idle server stops in milliseconds; a second is the margin for a busy machine.
+    const stopped = shutdown(app, async () => {}, 60_000, logger);
+    const outcome = await Promise.race([stopped, sleep(1_000).then(() => "still waiting after 1 s")]);
+    if (outcome !== true) app.server.closeAllConnections();
+    expect(outcome).toBe(true);
   });
 
   it("cuts turns that outlast the timeout, still closes the store, and reports an unclean stop", async () => {

@@ -5,6 +5,7 @@ import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
+import { ciSetting, isCI } from "../support/ci.js";
 import { mysqlClusterUnavailable, startMysqlCluster, type MysqlCluster } from "../support/mysql-cluster.js";
 import { appUserUrl, startApp, type FaultApp } from "./support/fault-app.js";
 import { auditThreads } from "./support/history.js";
@@ -27,13 +28,13 @@ async function scalar(url: string, sql: string): Promise<string> {
 
 export function clusterFailover(report: ReliabilityReport): void {
   const unavailable = mysqlClusterUnavailable();
-  describe.skipIf(unavailable !== null && process.env.CI !== "true")("8. InnoDB Cluster: the primary SIGKILLed under load, then rejoined", () => {
+  describe.skipIf(unavailable !== null && !isCI())("8. InnoDB Cluster: the primary SIGKILLed under load, then rejoined", () => {
     let cluster: MysqlCluster;
     let app: FaultApp;
     const password = `failover-${randomBytes(9).toString("hex")}`;
 
     beforeAll(async () => {
-      if (unavailable) throw new Error(`CI=true, yet no MySQL cluster can run: ${unavailable}`);
+      if (unavailable) throw new Error(`${ciSetting()}, yet no MySQL cluster can run: ${unavailable}`);
       cluster = await startMysqlCluster();
       // A user without CONNECTION_ADMIN, as an app should have: offline_mode keeps it off members
       // that are still catching up, and moves its connections off a demoted primary.

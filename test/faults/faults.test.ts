@@ -1,10 +1,11 @@
 // The fault suite: real app processes and real MySQL servers, broken on purpose. One file, so the
 // scenarios run one after another (a soak next to a MySQL kill would measure neither) and one
-// afterAll can write the report once all eight have passed: to test/faults/results/ (untracked),
+// afterAll can write the report once all nine have passed: to test/faults/results/ (untracked),
 // never to RELIABILITY.md, which `npm run faults:write-md` updates from it.
 import { mkdirSync, writeFileSync } from "node:fs";
 import mysql from "mysql2/promise";
 import { afterAll, inject } from "vitest";
+import { abuse } from "./abuse.js";
 import { appCrash } from "./app-crash.js";
 import { badInput } from "./bad-input.js";
 import { clusterFailover } from "./cluster-failover.js";
@@ -17,7 +18,7 @@ import { RELIABILITY_RESULT, ReliabilityReport } from "./support/report.js";
 import { twoWriters } from "./two-writers.js";
 
 const started = Date.now();
-const report = new ReliabilityReport([1, 2, 3, 4, 5, 6, 7, 8]);
+const report = new ReliabilityReport([1, 2, 3, 4, 5, 6, 7, 8, 9]);
 
 mysqlOutage(report);
 appCrash(report);
@@ -27,6 +28,7 @@ packetLimit(report);
 secrets(report);
 soak(report);
 clusterFailover(report);
+abuse(report);
 
 afterAll(async () => {
   await killApps();

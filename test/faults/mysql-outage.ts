@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
+import { ciSetting, isCI } from "../support/ci.js";
 import { privateMysqlUnavailable, startPrivateMysql, type PrivateMysql } from "../support/private-mysql.js";
 import { appUserUrl, startApp, type FaultApp } from "./support/fault-app.js";
 import { auditThreads } from "./support/history.js";
@@ -23,14 +24,14 @@ async function health(url: string): Promise<{ status: number; ms: number }> {
 
 export function mysqlOutage(report: ReliabilityReport): void {
   const unavailable = privateMysqlUnavailable();
-  describe.skipIf(unavailable !== null && process.env.CI !== "true")("1. MySQL SIGKILLed and restarted under load", () => {
+  describe.skipIf(unavailable !== null && !isCI())("1. MySQL SIGKILLed and restarted under load", () => {
     let server: PrivateMysql;
     let app: FaultApp;
     // The app logs in with a password, so the outage's error paths are searched for it too.
     const password = `outage-${randomBytes(9).toString("hex")}`;
 
     beforeAll(async () => {
-      if (unavailable) throw new Error(`CI=true, yet no private MySQL server can run: ${unavailable}`);
+      if (unavailable) throw new Error(`${ciSetting()}, yet no private MySQL server can run: ${unavailable}`);
       server = await startPrivateMysql();
       app = await startApp({ MYSQL_URL: await appUserUrl(server.url, "outage", password, server.port) });
     }, 120_000);

@@ -19,24 +19,23 @@ export function twoWriters(report: ReliabilityReport): void {
     });
     afterAll(() => db?.drop());
 
-    it("loses no acknowledged message, stores one serial order, and answers 409 for each turn it did not apply", async () => {
+    it("acknowledges all 50 turns, loses none, and stores one serial order", async () => {
       const apps = await Promise.all([startApp({ MYSQL_URL: db.url }), startApp({ MYSQL_URL: db.url })]);
       const contents = Array.from({ length: TURNS }, (_, i) => `contended turn ${i}`);
       const turns = await Promise.all(contents.map((content, i) => sendTurn(apps[i % 2]!.url, "contended", content)));
 
-      expect(turns.filter((t) => t.status !== 200 && t.status !== 409)).toEqual([]);
-      const refused = turns.filter((t) => t.status === 409);
-      for (const t of refused) expect(JSON.parse(t.body)).toMatchObject({ error: { code: "CONFLICT" } });
+      // RELIABILITY.md: all 50 acknowledged. A turn that loses the race runs again on the newer
+      // state, up to five times; a 409 (or anything else) here means that retry gave up or never ran.
+      expect(turns.filter((t) => t.status !== 200).map((t) => `${t.content}: ${t.status} ${t.body}`)).toEqual([]);
 
       // One chain, each checkpoint its parent plus one turn answered on everything before it: a serial order.
       const store = mysqlCheckpointer<AgentState>(db.url);
       const audit = await auditThread(store, "contended", turns).finally(() => store.close());
       expect(audit.problems).toEqual([]);
       expect(audit.lost).toEqual([]);
-      // Exactly the acknowledged turns, each once; none of the refused ones.
-      const applied = turns.filter((t) => t.status === 200).map((t) => t.content);
-      expect([...audit.messages].sort()).toEqual([...applied].sort());
-      expect(audit.chain).toHaveLength(applied.length);
+      // Exactly the 50 turns, each once.
+      expect([...audit.messages].sort()).toEqual([...contents].sort());
+      expect(audit.chain).toHaveLength(TURNS);
       const lostRaces = apps.reduce((n, app) => n + app.output().split("running the turn again").length - 1, 0);
       expect(lostRaces).toBeGreaterThan(0); // the two processes really raced
 
@@ -46,9 +45,9 @@ export function twoWriters(report: ReliabilityReport): void {
         facts: [
           `${TURNS} turns sent at once, alternating between two app processes on one database, all on one thread.`,
           `The processes lost the compare-and-set ${lostRaces} times and re-ran those turns on the newer state; ` +
-            `${applied.length} turns were applied and acknowledged, ${refused.length} answered 409 CONFLICT after five tries` +
-            (refused.length === 0 ? " (every lost race was won on a retry; test/app/replicas.test.ts forces the 409)." : "."),
-          `The thread holds exactly the ${applied.length} acknowledged messages, each once, none of the refused ones, as one chain of ` +
+            `all ${TURNS} turns were applied and acknowledged (asserted): every lost race was won on a retry, none ended in ` +
+            `409 CONFLICT (test/app/replicas.test.ts forces the 409).`,
+          `The thread holds exactly the ${TURNS} acknowledged messages, each once, as one chain of ` +
             `${audit.chain.length} checkpoints in which every reply counts all the messages before it: one serial order.`,
         ],
       });

@@ -7,18 +7,19 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { freePort } from "./free-port.js";
+import { isCI } from "./ci.js";
 
 const run = promisify(execFile);
 const SCRIPT = resolve(import.meta.dirname, "../../scripts/mysql-local.sh");
 // The script's cache folder and, inside its chroot, its per-port files (see the script).
 const ROOT_FS = join(process.env.MYSQL_LOCAL_HOME ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "agent-mysql"), "rootfs");
 
-/** Why no private server can run here, or null when one can. Under CI=true the callers must not skip. */
+/** Why no private server can run here, or null when one can. In CI (./ci.ts) the callers must not skip. */
 export function privateMysqlUnavailable(): string | null {
   if (process.platform !== "linux") return "scripts/mysql-local.sh runs on Linux only";
   if (process.getuid?.() !== 0) return "scripts/mysql-local.sh needs root (chroot)";
   // Without the cached root the script would spend minutes on debootstrap: CI does that, a laptop should not.
-  if (!existsSync(join(ROOT_FS, "usr/sbin/mysqld")) && process.env.CI !== "true") {
+  if (!existsSync(join(ROOT_FS, "usr/sbin/mysqld")) && !isCI()) {
     return `no cached MySQL root at ${ROOT_FS} (run scripts/mysql-local.sh start once)`;
   }
   return null;

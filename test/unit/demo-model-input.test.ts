@@ -23,6 +23,7 @@ const adversarial: Record<string, string> = {
   "my name is: spaces, no name": "my name is" + " ".repeat(2 * n) + "1",
   "I am: spaces, no capital": "I am" + " ".repeat(2 * n) + "x",
   "what time: repeated prefixes": "what is the ".repeat(Math.floor(BODY_BYTES / 12)),
+  "help: repeated near misses": "what are yo ".repeat(Math.floor(BODY_BYTES / 12)),
   "whitespace runs": " \t".repeat(n),
 };
 

@@ -8,7 +8,10 @@ export interface TestApp extends RunningServer {
   checkpointer: Checkpointer<AgentState>;
 }
 
-/** The app on an ephemeral port over a MemoryCheckpointer and the demo model, unless overridden. */
+/**
+ * The app on an ephemeral port over a MemoryCheckpointer and the demo model, unless overridden;
+ * `options` set the server's limits too.
+ */
 export async function startTestApp(overrides: Partial<AppDeps> = {}): Promise<TestApp> {
   const checkpointer = overrides.checkpointer ?? new MemoryCheckpointer<AgentState>();
   const app = createApp({
@@ -18,7 +21,7 @@ export async function startTestApp(overrides: Partial<AppDeps> = {}): Promise<Te
     ...overrides,
     options: { rateLimitPerMinute: 0, ...overrides.options },
   });
-  const running = await startServer(app, 0, "127.0.0.1");
+  const running = await startServer(app, 0, "127.0.0.1", overrides.options);
   return { ...running, checkpointer };
 }
 

@@ -2,6 +2,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Checkpointer } from "../../../checkpointer/index.js";
 import type { AgentState, Message } from "../../../app/agent/state.js";
+import { echoReply } from "../../../app/models/demo.js";
 import type { Turn } from "./load.js";
 
 export interface ThreadAudit {
@@ -14,8 +15,6 @@ export interface ThreadAudit {
   /** What else is wrong; empty when the history is sound. */
   problems: string[];
 }
-
-const ordinal = (n: number) => `${n} message${n === 1 ? "" : "s"} from you`;
 
 /**
  * Checks that `threadId`'s history is one unbroken chain of parents from its latest checkpoint
@@ -47,8 +46,7 @@ export async function auditThread(store: Checkpointer<AgentState>, threadId: str
     const messages = (await store.load(threadId, id))?.messages ?? [];
     const [user, reply] = messages.slice(-2);
     const extendsParent = messages.length === previous.length + 2 && isDeepStrictEqual(messages.slice(0, -2), previous);
-    const answersTurn =
-      user?.role === "user" && reply?.role === "assistant" && reply.content.includes(`You said: "${user.content}"`) && reply.content.includes(ordinal(i + 1));
+    const answersTurn = user?.role === "user" && reply?.role === "assistant" && reply.content === echoReply(user.content, i + 1);
     if (!extendsParent || !answersTurn) problems.push(`checkpoint ${id} is not its parent plus one turn answered in order`);
     histories.set(id, messages);
     previous = messages;
