@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
+import type {
   BackendCheckpointer,
+  SQLiteBackend} from "../checkpointer/index.js";
+import {
   CheckpointerError,
   defaultSearchText,
   MySQLBackend,
-  SQLiteBackend,
   MemoryCheckpointer,
   SQLiteCheckpointer,
   mysqlCheckpointer,

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { FileCheckpointer, MemoryCheckpointer, mysqlCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
+import { MemoryCheckpointer, mysqlCheckpointer, SQLiteCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { freshDatabase } from "../support/databases.js";
 import { REPO } from "./support/app-process.js";
@@ -25,11 +25,18 @@ interface Store {
 const stores: Store[] = [
   { name: "memory", skip: () => null, open: async () => ({ checkpointer: new MemoryCheckpointer<AgentState>(), cleanup: async () => {} }) },
   {
-    name: "file",
+    name: "sqlite",
     skip: () => null,
     open: async () => {
-      const directory = await mkdtemp(join(tmpdir(), "paging-file-store-"));
-      return { checkpointer: new FileCheckpointer<AgentState>({ directory }), cleanup: () => rm(directory, { recursive: true, force: true }) };
+      const directory = await mkdtemp(join(tmpdir(), "paging-sqlite-store-"));
+      const checkpointer = new SQLiteCheckpointer<AgentState>({ path: join(directory, "checkpoints.db") });
+      return {
+        checkpointer,
+        cleanup: async () => {
+          await checkpointer.close();
+          await rm(directory, { recursive: true, force: true });
+        },
+      };
     },
   },
   {

@@ -1,5 +1,5 @@
 // Issue 21's target: during any single request, /healthz answers within 100 ms. A real app process
-// (demo model, file store) gets the heaviest requests one client can send within the default
+// (demo model, SQLite store) gets the heaviest requests one client can send within the default
 // limits, each as a JSON turn and as a streamed one, and a search over what they stored; /healthz
 // is polled on fresh connections meanwhile.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,7 +20,7 @@ const TARGET_MS = 100;
  */
 const RETRY = 2;
 
-describe("/healthz during the heaviest single requests (app process, file store)", () => {
+describe("/healthz during the heaviest single requests (app process, SQLite store)", () => {
   const dir = mkdtempSync(join(tmpdir(), "healthz-latency-"));
   let app: AppProcess;
   beforeAll(async () => {

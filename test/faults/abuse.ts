@@ -1,5 +1,5 @@
 // 9. A hostile tenant (issue 21): slow, idle and greedy clients, and the heaviest single requests,
-// against the app's own limits (docs/http-limits.md). The embedded file store: no MySQL needed.
+// against the app's own limits (docs/http-limits.md). The embedded SQLite store: no MySQL needed.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { HEAVY_MESSAGES, pollHealthDuring, sendHeavy } from "../app/support/heavy-requests.js";
@@ -177,7 +177,7 @@ export function abuse(report: ReliabilityReport): void {
         title: "Abuse: slow, idle and greedy clients, and the heaviest single requests",
         facts: [
           `Limits set small for the run: HEADERS_TIMEOUT_MS ${HEADERS_MS}, REQUEST_TIMEOUT_MS ${REQUEST_MS}, KEEP_ALIVE_TIMEOUT_MS ${KEEP_ALIVE_MS}, ` +
-            `MAX_CONNECTIONS ${MAX_CONNECTIONS}, MAX_STREAMS_PER_TENANT ${STREAMS}; the file store, two API keys (docs/http-limits.md).`,
+            `MAX_CONNECTIONS ${MAX_CONNECTIONS}, MAX_STREAMS_PER_TENANT ${STREAMS}; the SQLite store, two API keys (docs/http-limits.md).`,
           `Slow headers: 20 clients sending a header line every 100 ms got a JSON 408 after ${ms(Math.min(...headersAnswered))} to ` +
             `${ms(max(headersAnswered))}, and though they kept sending, the app cut the last of them at ${ms(max(headersCut))}.`,
           `Slow body: 20 clients sending a 1,000-byte body a byte every 100 ms got 408 after ${ms(Math.min(...bodyAnswered))} to ` +
