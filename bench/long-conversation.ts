@@ -133,7 +133,7 @@ function time<T>(samples: Samples | undefined | 0, op: () => Promise<T>): Promis
 
 async function storedBytes(cp: MySQLCheckpointer<AgentState>) {
   const [[row]] = await cp.backend.database.pool.query<RowDataPacket[]>(
-    `SELECT COUNT(*) AS n, SUM(snapshot_seq IS NULL) AS snapshots, SUM(LENGTH(state)) AS state, SUM(LENGTH(search_text)) AS text
+    `SELECT COUNT(*) AS n, SUM(base_seq IS NULL) AS snapshots, SUM(LENGTH(state)) AS state, SUM(LENGTH(search_text)) AS text
      FROM \`${PREFIX}checkpoints\` WHERE thread_id = ?`,
     [THREAD],
   );
@@ -141,10 +141,10 @@ async function storedBytes(cp: MySQLCheckpointer<AgentState>) {
 }
 
 /** What every save does with the whole state before it reaches the store: the checkpointer's default serialiser and search text. */
-function encodingCost(state: AgentState): Samples {
+export function encodingCost(state: AgentState, reps = RAW_REPS): Samples {
   const serializer = jsonSerializer<AgentState>();
   const samples = new Samples();
-  for (let i = 0; i < RAW_REPS; i++) {
+  for (let i = 0; i < reps; i++) {
     const start = performance.now();
     serializer.serialize(state);
     defaultSearchText(state);

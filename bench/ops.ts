@@ -4,28 +4,39 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RowDataPacket } from "mysql2/promise";
-import { FileCheckpointer, MemoryCheckpointer, mysqlCheckpointer, type Checkpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
+import { MemoryCheckpointer, mysqlCheckpointer, SQLiteCheckpointer, type Checkpointer, type MySQLCheckpointer } from "../checkpointer/index.js";
 import { benchConfig, target, type BenchContext, type PartResult, type Target } from "./context.js";
 import { makeState, SIZES, type SizeName } from "./states.js";
 import type { AgentState } from "../app/agent/state.js";
 import { ms, ratio, rotate, runConcurrently, Samples, table, times, count, type Summary } from "./stats.js";
 
-const OPS = ["save", "loadLatest", "loadById"] as const;
-type Op = (typeof OPS)[number];
+export const OPS = ["save", "loadLatest", "loadById"] as const;
+export type Op = (typeof OPS)[number];
 
 /** One contender: the three operations for worker `w` (each worker owns its threads). */
-interface Contender {
+export interface Contender {
   name: string;
   prepare(workers: number): Promise<void>;
   run: Record<Op, (w: number) => Promise<unknown>>;
+  /**
+   * Its `run` resolves to the operation's latency in ms, timed where the store runs (a child
+   * process), so the IPC around it is not counted.
+   */
+  timesItself?: boolean;
 }
 
-interface Plan {
+export interface Plan {
   sizes: SizeName[];
   /** Sequential ops per contender at concurrency 1, by size. */
   serial: Record<SizeName, number>;
   /** Rounds at concurrency 16 (each: 16 concurrent ops per contender, contenders in turn). */
   rounds: Record<SizeName, number>;
+}
+
+/** A contender's latencies, and the operations that failed (not timed; the part reports them as failures). */
+export interface Measured extends Summary {
+  errors: number;
+  firstError?: string;
 }
 
 const CONCURRENCY = [1, 16] as const;
@@ -117,12 +128,35 @@ function rawContender(cp: MySQLCheckpointer<AgentState>, state: AgentState, size
   };
 }
 
-/** Runs every op of every contender, interleaved: contenders take turns op by op (c=1) or round by round (c=16). */
-export async function measure(contenders: Contender[], op: Op, concurrency: number, plan: Plan, size: SizeName): Promise<Map<string, Summary>> {
+/**
+ * Runs every op of every contender, interleaved: contenders take turns op by op (c=1) or round by
+ * round (c=16). An operation that throws is counted, not timed, and the run goes on.
+ */
+export async function measure(contenders: Contender[], op: Op, concurrency: number, plan: Plan, size: SizeName): Promise<Map<string, Measured>> {
   const samples = new Map(contenders.map((c) => [c.name, new Samples()]));
+  const errors = new Map(contenders.map((c) => [c.name, { count: 0, first: undefined as string | undefined }]));
+  /** One operation's latency, or undefined when it failed. */
+  const once = async (c: Contender, w: number): Promise<number | undefined> => {
+    const start = performance.now();
+    try {
+      const result = await c.run[op](w);
+      return c.timesItself ? (result as number) : performance.now() - start;
+    } catch (error) {
+      const e = errors.get(c.name)!;
+      e.count++;
+      e.first ??= error instanceof Error ? error.message : String(error);
+      return undefined;
+    }
+  };
   if (concurrency === 1) {
     for (let i = 0; i < plan.serial[size]; i++) {
-      for (const c of rotate(contenders, i)) await samples.get(c.name)!.time(() => c.run[op](0));
+      for (const c of rotate(contenders, i)) {
+        const latency = await once(c, 0);
+        if (latency === undefined) continue;
+        const s = samples.get(c.name)!;
+        s.record(latency);
+        s.wallMs += latency;
+      }
     }
   } else {
     for (let round = 0; round < plan.rounds[size]; round++) {
@@ -130,15 +164,26 @@ export async function measure(contenders: Contender[], op: Op, concurrency: numb
         const s = samples.get(c.name)!;
         const start = performance.now();
         await runConcurrently(concurrency, concurrency, async (w) => {
-          const t = performance.now();
-          await c.run[op](w);
-          s.record(performance.now() - t);
+          const latency = await once(c, w);
+          if (latency !== undefined) s.record(latency);
         });
         s.wallMs += performance.now() - start;
       }
     }
   }
-  return new Map([...samples].map(([name, s]) => [name, s.summary()]));
+  return new Map(
+    [...samples].map(([name, s]) => {
+      const e = errors.get(name)!;
+      return [name, { ...s.summary(), errors: e.count, ...(e.first !== undefined && { firstError: e.first }) }];
+    }),
+  );
+}
+
+/** The failures a part reports for operations that threw: how many of how many, and the first message. */
+export function errorFailures(results: Map<string, Measured>, what: string): string[] {
+  return [...results]
+    .filter(([, m]) => m.errors > 0)
+    .map(([name, m]) => `${name}: ${m.errors} of ${m.errors + m.n} ${what} failed, first: ${m.firstError}`);
 }
 
 export async function runOps(ctx: BenchContext): Promise<PartResult> {
@@ -154,11 +199,12 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
   state LONGBLOB NOT NULL,
   PRIMARY KEY (thread_id, seq)
 ) ENGINE=InnoDB`);
-  const directory = await mkdtemp(join(tmpdir(), "bench-file-"));
-  const file = new FileCheckpointer<AgentState>({ directory });
+  const directory = await mkdtemp(join(tmpdir(), "bench-sqlite-"));
+  const sqlite = new SQLiteCheckpointer<AgentState>({ path: join(directory, "checkpoints.db") });
   const memory = new MemoryCheckpointer<AgentState>();
   const rows: OpRow[] = [];
   const targets: Target[] = [];
+  const failures: string[] = [];
   try {
     for (const size of plan.sizes) {
       const state = makeState(SIZES[size]);
@@ -167,7 +213,7 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
         rawContender(mysql, state, size, true),
         checkpointerContender(MYSQL, mysql, state, size),
         checkpointerContender(MYSQL_NO_SEARCH, mysqlNoSearch, state, size),
-        checkpointerContender("file", file, state, size),
+        checkpointerContender("sqlite", sqlite, state, size),
         checkpointerContender("memory", memory, state, size),
       ];
       for (const c of contenders) await c.prepare(Math.max(...CONCURRENCY));
@@ -176,6 +222,7 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
         for (const op of OPS) {
           ctx.log(`  ops: ${op} ${size} c=${concurrency}`);
           const results = await measure(contenders, op, concurrency, plan, size);
+          failures.push(...errorFailures(results, `${op} ${size} c=${concurrency}`));
           const raw = results.get("raw mysql2")!;
           const floor = results.get("raw + JSON")!;
           for (const [contender, s] of results) {
@@ -190,7 +237,7 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
       }
     }
   } finally {
-    await Promise.all([mysql.close(), mysqlNoSearch.close(), file.close(), memory.close()]);
+    await Promise.all([mysql.close(), mysqlNoSearch.close(), sqlite.close(), memory.close()]);
     await rm(directory, { recursive: true, force: true });
   }
   const header = ["size", "c", "op", "contender", "p50 ms", "p99 ms", "ops/s", "p50 / raw", "p99 / raw", "p50 / raw+JSON"];
@@ -217,5 +264,6 @@ export async function runOps(ctx: BenchContext): Promise<PartResult> {
     ],
     data: { rows },
     targets,
+    failures,
   };
 }
