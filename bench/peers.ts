@@ -1,6 +1,5 @@
 // Part 2: the same LangGraph checkpoints through the one API users switch between: this
 // project's MySQLSaver, the PostgreSQL saver on the local server, and the SQLite saver (a file).
-import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -8,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { MySQLSaver } from "../checkpointer/langgraph/index.js";
+import { ChildDied, forkChild, type Child } from "./child.js";
 import { target, type BenchContext, type PartResult, type Target } from "./context.js";
 import { localDriver, SAVER_OPS, type SaverDriver, type SaverOp, type StepResult } from "./saver-driver.js";
-import type { Request } from "./sqlite-peer.js";
+import type { Request, SaverSettings } from "./sqlite-peer.js";
 import type { SizeName } from "./states.js";
 import { count, ms, ratio, rotate, Samples, table, times, type Summary } from "./stats.js";
 
@@ -36,7 +36,7 @@ const MYSQL = "MySQLSaver (this project)";
 const POSTGRES = "PostgresSaver";
 const SQLITE = "SqliteSaver (file)";
 /** better-sqlite3 may abort its process now and then (see sqlite-peer.ts); more restarts than this means something else is wrong. */
-const MAX_SQLITE_RESTARTS = 5;
+export const MAX_SQLITE_RESTARTS = 5;
 
 /** The PostgreSQL saver on a fresh database of the server at `url`; `close` drops it. */
 export async function openPostgresSaver(url: string): Promise<{ saver: PostgresSaver; pool: PgConnection; close: () => Promise<void> }> {
@@ -71,47 +71,28 @@ async function postgresDriver(url: string): Promise<SaverDriver> {
   return localDriver(POSTGRES, saver, close);
 }
 
+/** A child process running sqlite-peer.ts on `directory` (the saver's file is `checkpoints.db` in it). */
+export function forkSqlitePeer(directory: string): Child<Request["call"]> {
+  return forkChild(new URL("./sqlite-peer.ts", import.meta.url), [directory], "the SQLite saver's process");
+}
+
 /**
  * The SQLite saver in its own process (see sqlite-peer.ts), driven over IPC. When that process
  * aborts, a new one opens the same file, prepares the sizes again and re-runs the interrupted
  * request; `restarts` counts how often.
  */
-async function sqliteDriver(): Promise<SaverDriver & { restarts: () => number }> {
+export async function sqliteDriver(): Promise<SaverDriver & { restarts: () => number; settings: () => Promise<SaverSettings> }> {
   const directory = await mkdtemp(join(tmpdir(), "bench-sqlite-"));
   const prepared: [SizeName, number][] = [];
   let restarts = 0;
-  let next = 0;
-  const spawnPeer = () => {
-    const child = fork(new URL("./sqlite-peer.ts", import.meta.url), [directory], { stdio: ["ignore", "ignore", "ignore", "ipc"] });
-    const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-    child.on("message", ({ id, result, error }: { id: number; result?: unknown; error?: string }) => {
-      const call = pending.get(id)!;
-      pending.delete(id);
-      if (error === undefined) call.resolve(result);
-      else call.reject(new Error(error));
-    });
-    const died = new Promise<Error>((resolve) => child.on("exit", (code, signal) => resolve(new PeerDied(signal ?? `exit code ${code}`))));
-    void died.then((error) => {
-      for (const call of pending.values()) call.reject(error);
-      pending.clear();
-    });
-    const request = <T>(call: Request["call"], ...args: unknown[]) =>
-      new Promise<T>((resolve, reject) => {
-        if (child.exitCode !== null || child.signalCode !== null) return reject(new PeerDied("gone"));
-        const id = next++;
-        pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        child.send({ id, call, args } satisfies Request);
-      });
-    return { request, died };
-  };
-  let peer = spawnPeer();
+  let peer = forkSqlitePeer(directory);
   const call = async <T>(name: Request["call"], ...args: unknown[]): Promise<T> => {
     try {
       return await peer.request<T>(name, ...args);
     } catch (error) {
-      if (!(error instanceof PeerDied) || restarts >= MAX_SQLITE_RESTARTS) throw error;
+      if (!(error instanceof ChildDied) || restarts >= MAX_SQLITE_RESTARTS) throw error;
       restarts++;
-      peer = spawnPeer();
+      peer = forkSqlitePeer(directory);
       for (const [size, workers] of prepared) await peer.request("prepare", size, workers);
       return peer.request<T>(name, ...args);
     }
@@ -119,6 +100,7 @@ async function sqliteDriver(): Promise<SaverDriver & { restarts: () => number }>
   return {
     name: SQLITE,
     restarts: () => restarts,
+    settings: () => call<SaverSettings>("settings"),
     async prepare(size, workers) {
       await call("prepare", size, workers);
       prepared.push([size, workers]);
@@ -130,12 +112,6 @@ async function sqliteDriver(): Promise<SaverDriver & { restarts: () => number }>
       await rm(directory, { recursive: true, force: true });
     },
   };
-}
-
-class PeerDied extends Error {
-  constructor(how: string) {
-    super(`the SQLite saver's process died (${how})`);
-  }
 }
 
 /** The savers whose servers answer, and a line for each that does not. */

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,scale,app,long,cluster]`: every part (but cluster) in one run,
+// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,app,scale,long,sqlite,storage,cluster]`: every part (but cluster) in one run,
 // on a fresh database of the MySQL server in MYSQL_URL (dropped at the end). Prints tables,
 // writes bench/results/<time>.json, and with --write-md the generated part of BENCHMARKS.md.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -12,6 +12,8 @@ import { writeMarkdown } from "./markdown.js";
 import { runOps } from "./ops.js";
 import { runPeers } from "./peers.js";
 import { runScale } from "./scale.js";
+import { runSqlite } from "./sqlite.js";
+import { runStorage } from "./storage.js";
 import { table, times } from "./stats.js";
 
 const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
@@ -20,6 +22,8 @@ const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
   app: runAppLoad,
   scale: runScale,
   long: runLongConversation,
+  sqlite: runSqlite,
+  storage: runStorage,
   cluster: runCluster,
 };
 // It starts a private InnoDB Cluster (root, about two minutes): only when --only names it.

@@ -60,3 +60,8 @@ export function makeState(bytes: number, seed = 1): AgentState {
 
 export const SIZES = { "1KB": 1024, "100KB": 100 * 1024, "1MB": 1024 * 1024 } as const;
 export type SizeName = keyof typeof SIZES;
+
+/** The state after a turn: its messages appended, one iteration more (as each long-conversation and storage run builds it). */
+export function nextState(state: AgentState, added: Message[]): AgentState {
+  return { ...state, messages: [...state.messages, ...added], iteration: state.iteration + 1 };
+}

@@ -25,11 +25,15 @@ describe.skipIf(!mysqlUrl || skipPeers)("npm run bench -- --quick", () => {
     const results = JSON.parse(readFileSync(file!, "utf8"));
     rmSync(file!);
     expect(results.quick).toBe(true);
-    expect(Object.keys(results.parts)).toEqual(["ops", "peers", "app", "scale", "long"]);
+    expect(Object.keys(results.parts)).toEqual(["ops", "peers", "app", "scale", "long", "sqlite", "storage"]);
     expect(results.parts.long.data.stored.rows).toBe(results.parts.long.data.turns);
     expect(results.parts.ops.data.rows.length).toBeGreaterThan(0);
     expect(results.parts.scale.data.rows.length).toBeGreaterThan(0);
     expect(results.parts.scale.data.plans.every((p: { fullScan: boolean }) => !p.fullScan)).toBe(true);
+    expect(results.parts.sqlite.data.rows.length).toBeGreaterThan(0);
+    expect(results.parts.sqlite.data.long.rows.n).toBe(results.parts.sqlite.data.long.turns);
+    // MySQL and SQLite, one process and two replicas: one row per turn in each.
+    expect(results.parts.storage.data.rows.map((r: { stored: { rows: number } }) => r.stored.rows)).toEqual(Array(4).fill(results.parts.storage.data.turns));
     expect(results.targets.length).toBeGreaterThan(0);
   });
 });
