@@ -1,4 +1,5 @@
 // The machine a run came from, for the JSON and BENCHMARKS.md.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import mysql from "mysql2/promise";
@@ -9,6 +10,8 @@ export interface Machine {
   memoryGiB: number;
   node: string;
   mysql: string;
+  /** The code measured: the commit, and the files outside bench/ that differ from it. */
+  code?: string;
 }
 
 function cpuModel(): string {
@@ -32,6 +35,21 @@ async function mysqlDescription(url: string): Promise<string> {
   }
 }
 
+/** `commit 1a2b3c4`, and which files outside bench/ (the code measured, not the bench) had changes not committed. */
+function describeCode(): string {
+  try {
+    const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const commit = git("rev-parse", "--short", "HEAD");
+    const changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!BENCHMARKS.md")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.slice(3));
+    return changed.length === 0 ? `commit ${commit}` : `commit ${commit} with uncommitted changes to ${changed.join(", ")}`;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
+}
+
 export async function describeMachine(mysqlUrl: string): Promise<Machine> {
   return {
     cpus: availableParallelism(),
@@ -39,5 +57,6 @@ export async function describeMachine(mysqlUrl: string): Promise<Machine> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     mysql: await mysqlDescription(mysqlUrl),
+    code: describeCode(),
   };
 }

@@ -1,6 +1,13 @@
 // Writes the generated part of BENCHMARKS.md (between the markers); the hand-written notes
 // around it (what was tried, what limits the rest) are kept as they are.
+//
+// `npm run bench -- --write-md` writes it from that run. A full run takes longer than a shared
+// machine is quiet for, so parts may also be run apart (`--only=…`) and their results put
+// together: `npx tsx bench/markdown.ts bench/results/<a>.json bench/results/<b>.json …` writes
+// the section from those files, a later file's part replacing an earlier one's. Every ratio still
+// comes from one run: each part measures its contenders side by side.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { PartResult, Target } from "./context.js";
 import type { Machine } from "./machine.js";
 import { table, times } from "./stats.js";
@@ -19,23 +26,42 @@ export interface RunOutput {
   targets: Target[];
 }
 
-function generated(run: RunOutput): string {
-  const m = run.machine;
-  const lines = [
-    BEGIN,
-    "",
-    `Latest ${run.quick ? "quick" : "full"} run: ${run.startedAt.slice(0, 16).replace("T", " ")} UTC, ${Math.round(run.seconds)} s.`,
-    "",
-    `- Command: \`${run.command}\` (MySQL from \`MYSQL_URL\`, PostgreSQL from \`POSTGRES_URL\`)`,
+const when = (run: RunOutput) => `${run.startedAt.slice(0, 16).replace("T", " ")} UTC`;
+
+function machineLines(m: Machine): string[] {
+  return [
     `- Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM`,
     `- Server: ${m.mysql}`,
     `- Node ${m.node}`,
-    "",
-    "### Targets",
-    "",
-    table(["target", "measured", "limit", "met"], run.targets.map((t) => [t.name, times(t.value), times(t.limit), t.met ? "yes" : "**no**"])),
+    ...(m.code ? [`- Code: ${m.code}`] : []),
   ];
-  for (const part of Object.values(run.parts)) {
+}
+
+function generated(runs: RunOutput[]): string {
+  // Each part from the last run that has it, in the order the runs first list them.
+  const parts = new Map<string, { part: PartResult; run: RunOutput }>();
+  for (const run of runs) for (const [name, part] of Object.entries(run.parts)) parts.set(name, { part, run });
+  const used = runs.filter((run) => [...parts.values()].some((p) => p.run === run));
+  const lines = [BEGIN, ""];
+  if (used.length === 1) {
+    const run = used[0]!;
+    lines.push(
+      `Latest ${run.quick ? "quick" : "full"} run: ${when(run)}, ${Math.round(run.seconds)} s.`,
+      "",
+      `- Command: \`${run.command}\` (MySQL from \`MYSQL_URL\`, PostgreSQL from \`POSTGRES_URL\`)`,
+      ...machineLines(run.machine),
+    );
+  } else {
+    lines.push(`Latest runs, the parts run apart (${used.some((r) => r.quick) ? "some quick" : "full sizes"}); MySQL from \`MYSQL_URL\`, PostgreSQL from \`POSTGRES_URL\`:`, "");
+    for (const run of used) {
+      const names = [...parts].filter(([, p]) => p.run === run).map(([name]) => name);
+      lines.push(`- \`${run.command}\`: ${when(run)}, ${Math.round(run.seconds)} s (parts ${names.join(", ")}); code: ${run.machine.code ?? "not recorded"}`);
+    }
+    lines.push("", ...machineLines({ ...used.at(-1)!.machine, code: undefined }));
+  }
+  const targets = [...parts.values()].flatMap(({ part }) => part.targets ?? []);
+  lines.push("", "### Targets", "", table(["target", "measured", "limit", "met"], targets.map((t) => [t.name, times(t.value), times(t.limit), t.met ? "yes" : "**no**"])));
+  for (const { part } of parts.values()) {
     lines.push("", `### ${part.title}`, "");
     if (part.skipped) lines.push(`Skipped: ${part.skipped}`, "");
     for (const block of part.report) lines.push(block, "");
@@ -44,15 +70,32 @@ function generated(run: RunOutput): string {
   return lines.join("\n");
 }
 
-/** Replaces the generated section (or appends one) and returns the file name. */
-export function writeMarkdown(run: RunOutput): string {
+/** Replaces the generated section (or appends one) with the given runs' parts, and returns the file name. */
+export function writeMarkdown(...runs: RunOutput[]): string {
   const current = existsSync(FILE) ? readFileSync(FILE, "utf8") : "# Benchmarks\n\n";
   const start = current.indexOf(BEGIN);
   const end = current.indexOf(END);
   const next =
     start >= 0 && end > start
-      ? `${current.slice(0, start)}${generated(run)}${current.slice(end + END.length)}`
-      : `${current.trimEnd()}\n\n${generated(run)}\n`;
+      ? `${current.slice(0, start)}${generated(runs)}${current.slice(end + END.length)}`
+      : `${current.trimEnd()}\n\n${generated(runs)}\n`;
   writeFileSync(FILE, next);
   return FILE;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const files = process.argv.slice(2);
+  if (files.length === 0) {
+    console.error("usage: npx tsx bench/markdown.ts bench/results/<run>.json [more runs, later ones replacing earlier ones' parts]");
+    process.exitCode = 2;
+  } else {
+    const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")) as RunOutput);
+    const failed = runs.flatMap((r) => Object.values(r.parts).flatMap((p) => p.failures ?? []));
+    if (failed.length > 0) {
+      console.error(`not written: these runs failed:\n${failed.map((f) => `- ${f}`).join("\n")}`);
+      process.exitCode = 1;
+    } else {
+      console.log(`wrote ${writeMarkdown(...runs)}`);
+    }
+  }
 }
