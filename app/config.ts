@@ -15,6 +15,8 @@ export interface AppSettings {
   checkpointEveryNIterations: number;
   /** Event-stream turns one tenant (API key; everyone at once without keys) may run at a time; more get 429. */
   maxStreamsPerTenant: number;
+  /** Searches in flight at once per API key (per server without API keys); more get 429. */
+  maxSearchesPerTenant: number;
   // The HTTP server's own limits, applied by `startServer` (lifecycle.ts); docs/http-limits.md.
   /** A request's headers must have arrived within this; a new connection that sends nothing is closed then too. */
   headersTimeoutMs: number;
@@ -34,6 +36,7 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = {
   maxIterations: 8,
   checkpointEveryNIterations: 0,
   maxStreamsPerTenant: 10,
+  maxSearchesPerTenant: 4,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
@@ -83,6 +86,7 @@ const EnvSchema = z.object({
   MAX_ITERATIONS: integer(1, 100, DEFAULT_SETTINGS.maxIterations),
   CHECKPOINT_EVERY_N_ITERATIONS: integer(0, 100, DEFAULT_SETTINGS.checkpointEveryNIterations),
   MAX_STREAMS_PER_TENANT: integer(1, 100_000, DEFAULT_SETTINGS.maxStreamsPerTenant),
+  MAX_SEARCHES_PER_TENANT: integer(1, 10_000, DEFAULT_SETTINGS.maxSearchesPerTenant),
   HEADERS_TIMEOUT_MS: integer(100, 600_000, DEFAULT_SETTINGS.headersTimeoutMs),
   REQUEST_TIMEOUT_MS: integer(100, 3_600_000, DEFAULT_SETTINGS.requestTimeoutMs),
   KEEP_ALIVE_TIMEOUT_MS: integer(100, 600_000, DEFAULT_SETTINGS.keepAliveTimeoutMs),
@@ -134,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxIterations: e.MAX_ITERATIONS,
     checkpointEveryNIterations: e.CHECKPOINT_EVERY_N_ITERATIONS,
     maxStreamsPerTenant: e.MAX_STREAMS_PER_TENANT,
+    maxSearchesPerTenant: e.MAX_SEARCHES_PER_TENANT,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,

@@ -9,7 +9,7 @@ import { DEFAULT_SETTINGS, type AppSettings } from "./config.js";
 import { authenticate, requireApiKey } from "./http/auth.js";
 import { ApiError, errorHandler, notFound } from "./http/errors.js";
 import { healthRoute, isApiPath, threadRoutes } from "./http/routes.js";
-import { StreamSlots } from "./http/stream-slots.js";
+import { TenantSlots } from "./http/tenant-slots.js";
 import type { Model } from "./models/model.js";
 import { calculatorTool } from "./tools/calculator.js";
 import { currentTimeTool } from "./tools/current-time.js";
@@ -93,7 +93,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requireApiKey);
   // Not strict: a body of `null` or `42` is then refused by the route's schema, which says what it expected.
   app.use(express.json({ limit: options.bodyLimit, strict: false }));
-  app.use(threadRoutes(conversations, logger, new StreamSlots(options.maxStreamsPerTenant)));
+  const slots = { streams: new TenantSlots(options.maxStreamsPerTenant), searches: new TenantSlots(options.maxSearchesPerTenant) };
+  app.use(threadRoutes(conversations, logger, slots));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

@@ -63,11 +63,12 @@ export interface SummaryRow {
   metadata: StoredJson;
 }
 
+/** A row of a thread's latest text run that may hold a query's words (the engine checks and scores it). */
 export interface SearchRow {
   thread_id: string;
   checkpoint_id: string;
-  score: number;
   updated_at: StoredTime;
+  seq: number;
   search_text: string;
 }
 
@@ -159,8 +160,18 @@ export interface CheckpointStatements {
   listThreads: Statement<Listing, SummaryRow>;
   listThreadsAfter: Statement<Cursor, SummaryRow>;
   queryByMetadata: Statement<Now & Page & { pairHash: string }, SummaryRow>;
-  /** `query` is what `SqlDialect.searchQuery` made of the user's words. */
-  search: Statement<Listing & { query: string }, SearchRow>;
+  /**
+   * Search over every thread, through the full-text index: `query` is what `SqlDialect.searchQuery`
+   * made of the words; at most `limit` rows of the most recently updated threads.
+   */
+  search: Statement<Now & Page & { query: string }, SearchRow>;
+  /**
+   * Search within the threads whose ids start with a prefix (a tenant): the `candidates` most
+   * recently updated of them, found by primary-key range (`prefix` ≤ id < `prefixEnd`; no end when
+   * null), their latest text runs matched against `words` (the words joined by `|`). Neither what
+   * it finds nor what it costs depends on threads outside the range.
+   */
+  searchWithin: Statement<Now & { prefix: string; prefixEnd: string | null; words: string; candidates: number; limit: number }, SearchRow>;
   deadThreads: Statement<Now & { cutoff: Date; batch: number }, { thread_id: string }>;
   deadCheckpoints: Statement<Now & { cutoff: Date; keepLast: number; batch: number }, { thread_id: string; seq: number }>;
 }

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
-import { allCapabilities, canonicalJson, conflict, metadataMatches, savedBefore, vacuumCutoff } from "./backend-shared.js";
+import { allCapabilities, canonicalJson, compareCodePoints, conflict, metadataMatches, savedBefore, vacuumCutoff } from "./backend-shared.js";
 import type { ChainRow, CheckpointStatements, LockRow, SqlDialect, StoredJson, StoredTime, SummaryRow } from "./checkpoint-sql.js";
 import { appendedText, deltaOf, joinTexts, MAX_CHAIN_DELTAS, snapshotChain, type Chain } from "./delta.js";
 import { CheckpointerError } from "./errors.js";
 import { RecentCheckpoints, type RecentCheckpoint } from "./recent-checkpoints.js";
 import { planRemoval } from "./removal-plan.js";
-import { queryTerms, snippet } from "./search-text.js";
+import { queryTerms, snippet, termScore } from "./search-text.js";
 import type { SqlDatabase, SqlRunner } from "./statement.js";
 import { assemble, checkOf, encode, orderChain } from "./stored-document.js";
 import type {
@@ -20,6 +20,12 @@ import type {
   ThreadSummary,
 } from "./types.js";
 
+/** Words of a query that search uses; the rest are ignored (each costs a pass over the text). */
+export const MAX_SEARCH_TERMS = 16;
+/** Threads a search within a prefix (a tenant) looks at: its most recently updated. */
+export const SEARCH_THREADS = 1_000;
+/** Rows of text a search reads at most. */
+const SEARCH_ROWS = 10_000;
 /** Rows a search text run may span before a checkpoint holds its whole text again. */
 export const MAX_TEXT_RUN = MAX_CHAIN_DELTAS;
 const VACUUM_BATCH = 500;
@@ -324,14 +330,44 @@ export class SqlBackend implements StorageBackend {
     });
   }
 
+  /**
+   * Full-text search over each thread's latest text. The database finds the rows (through its
+   * full-text index, or within a prefix by primary-key range); the score is the number of times
+   * the query's words occur in the thread's text, so it depends on that text alone, never on what
+   * other threads (other tenants) hold, as the databases' own relevance does.
+   */
   async search(query: string, limit: number, prefix: string): Promise<SearchHit[]> {
-    const terms = queryTerms(query);
+    const terms = queryTerms(query).slice(0, MAX_SEARCH_TERMS);
     if (terms.length === 0) return [];
-    const rows = await this.#db.select(this.#sql.search, { query: this.#dialect.searchQuery(terms), prefix, now: this.#date(), limit });
-    return rows
-      .map((r) => ({ r, score: Number(r.score), updatedAt: toMs(r.updated_at) }))
-      .sort((a, b) => b.score - a.score || b.updatedAt - a.updatedAt)
-      .map(({ r, score }) => ({ threadId: r.thread_id, checkpointId: r.checkpoint_id, score, snippet: snippet(r.search_text, query) }));
+    const now = this.#date();
+    const rows = await (prefix === ""
+      ? this.#db.select(this.#sql.search, { query: this.#dialect.searchQuery(terms), now, limit: SEARCH_ROWS })
+      : this.#db.select(this.#sql.searchWithin, {
+          prefix,
+          prefixEnd: prefixEnd(prefix),
+          words: terms.join("|"),
+          candidates: SEARCH_THREADS,
+          now,
+          limit: SEARCH_ROWS,
+        }));
+    const threads = new Map<string, { hit: SearchHit; best: number; updatedAt: number }>();
+    for (const row of rows) {
+      const score = termScore(row.search_text, terms);
+      if (score === 0) continue;
+      const found = threads.get(row.thread_id);
+      const snippetOf = () => snippet(row.search_text, terms);
+      if (!found) {
+        const hit = { threadId: row.thread_id, checkpointId: row.checkpoint_id, score, snippet: snippetOf() };
+        threads.set(row.thread_id, { hit, best: score, updatedAt: toMs(row.updated_at) });
+        continue;
+      }
+      found.hit.score += score;
+      if (score > found.best) [found.best, found.hit.snippet] = [score, snippetOf()];
+    }
+    return [...threads.values()]
+      .sort((a, b) => b.hit.score - a.hit.score || b.updatedAt - a.updatedAt || compareCodePoints(b.hit.threadId, a.hit.threadId))
+      .slice(0, limit)
+      .map((t) => t.hit);
   }
 
   close(): Promise<void> {
@@ -412,6 +448,20 @@ export class SqlBackend implements StorageBackend {
 /** The cached document is the locked thread's latest row, unchanged. */
 function isPosition(base: RecentCheckpoint<RowPosition>, lock: LockRow): boolean {
   return base.id === lock.latest_checkpoint_id && base.token.seq === lock.latest_seq && lock.row_token !== null && base.token.rowToken.equals(asBuffer(lock.row_token));
+}
+
+/**
+ * The first string after every string that starts with `prefix`, in code-point order (the order of
+ * binary collations): `prefix` ≤ id < the result holds exactly for ids with that prefix. Null when
+ * there is none (a prefix of U+10FFFF only).
+ */
+export function prefixEnd(prefix: string): string | null {
+  const points = Array.from(prefix);
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) return points.join("") + String.fromCodePoint(last === 0xd7ff ? 0xe000 : last + 1);
+  }
+  return null;
 }
 
 const expired = (expiresAt: StoredTime | null, now: number) => expiresAt !== null && toMs(expiresAt) <= now;

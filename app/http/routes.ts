@@ -19,7 +19,7 @@ import {
   ThreadParams,
   ThreadQuery,
 } from "./schemas.js";
-import type { StreamSlots } from "./stream-slots.js";
+import type { TenantSlots } from "./tenant-slots.js";
 
 const HEALTH_TIMEOUT_MS = 2_000;
 
@@ -73,7 +73,7 @@ export function isApiPath(path: string): boolean {
 }
 
 /** The JSON API on threads, each request within its tenant's threads (`requireApiKey` runs first). */
-export function threadRoutes(conversations: Conversations, logger: Logger, streams: StreamSlots): Router {
+export function threadRoutes(conversations: Conversations, logger: Logger, { streams, searches }: { streams: TenantSlots; searches: TenantSlots }): Router {
   const router = Router();
 
   router
@@ -88,7 +88,20 @@ export function threadRoutes(conversations: Conversations, logger: Logger, strea
     .route("/search")
     .get(async (req, res) => {
       const { q, limit } = parse(SearchQuery, req.query, "query");
-      res.json({ hits: await conversations.search(tenantOf(res), q, limit) });
+      const tenant = tenantOf(res);
+      const release = searches.take(tenant);
+      if (!release) {
+        throw new ApiError(
+          429,
+          "TOO_MANY_SEARCHES",
+          `at most ${searches.perTenant} searches at a time per API key (per server without API keys); try again when one has finished`,
+        );
+      }
+      try {
+        res.json({ hits: await conversations.search(tenant, q, limit) });
+      } finally {
+        release();
+      }
     })
     .all(methodNotAllowed("GET"));
 

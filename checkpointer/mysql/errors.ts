@@ -93,6 +93,8 @@ export function toCheckpointerError(error: unknown, maxAllowedPacket?: number): 
     return new CheckpointerError("TOO_LARGE", `checkpoint is larger than the MySQL server accepts${limit}: ${summary}`, cause);
   }
   if (isDuplicateKey(error)) return new CheckpointerError("CONFLICT", `already exists: ${summary}`, cause);
+  // MAX_EXECUTION_TIME stopped a search: the server is busy, or the search is too broad for now.
+  if (e?.code === "ER_QUERY_TIMEOUT") return new CheckpointerError("UNAVAILABLE", `MySQL stopped a search that took too long: ${summary}`, cause);
   if (isRetryable(error)) return new CheckpointerError("CONFLICT", `gave up after repeated lock conflicts: ${summary}`, cause);
   // Before the fatal check: the driver marks every error of a refused connection fatal.
   if (e?.code === "ER_BAD_DB_ERROR") {

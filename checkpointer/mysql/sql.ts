@@ -8,6 +8,8 @@ const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.exp
 // A literal prefix: `LEFT` compares in the column's binary collation, so `%` and `_` are ordinary.
 const PREFIXED = "(:prefix = '' OR LEFT(t.thread_id, CHAR_LENGTH(:prefix)) = :prefix)";
 const ORDER = "ORDER BY t.updated_at DESC, t.thread_id DESC";
+/** A search statement is stopped after this long (MAX_EXECUTION_TIME): one search cannot hold a connection. */
+export const SEARCH_TIME_LIMIT_MS = 2_000;
 
 /**
  * The storage engine's statements in MySQL's SQL (8.0.19 and later), as fixed text: mysql2
@@ -118,26 +120,27 @@ FROM ${checkpoints} c WHERE c.thread_id = :threadId AND c.checkpoint_id = :check
     // The multi-valued index on metadata_index finds the threads holding the pair.
     queryByMetadata: sql(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
 WHERE :pairHash MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`),
-    /**
-     * Full-text search over each thread's latest checkpoint. A checkpoint indexes only the lines
-     * it added to its parent's text, so the latest's text is the run of rows from its text root to
-     * it: a thread's score is the sum over that run, its snippet from the row that matched best.
-     * Ranks in derived tables that carry no text, then fetches the text of the few winners.
-     */
-    search: sql(`SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
-  SELECT r.thread_id, r.seq, r.checkpoint_id, r.updated_at, r.total AS score FROM (
-    SELECT m.*, SUM(m.score) OVER (PARTITION BY m.thread_id) AS total,
-      ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY m.score DESC, m.seq DESC) AS pick
-    FROM (
-      SELECT c.thread_id, c.seq, t.latest_checkpoint_id AS checkpoint_id, t.updated_at,
-        MATCH(c.search_text) AGAINST (:query IN NATURAL LANGUAGE MODE) AS score
-      FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id
-      JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
-      WHERE MATCH(c.search_text) AGAINST (:query IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")} AND ${PREFIXED}
-        AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
-    ) m
-  ) r WHERE r.pick = 1 ORDER BY r.total DESC, r.updated_at DESC LIMIT :limit
-) h JOIN ${checkpoints} c ON c.thread_id = h.thread_id AND c.seq = h.seq`),
+    // Search: the rows of each thread's latest text run (from its text root to it) that match.
+    // MATCH only finds them: scores come from the words themselves (sql-backend.ts), since
+    // InnoDB's relevance weighs words by how often every tenant used them.
+    search: sql(`SELECT /*+ MAX_EXECUTION_TIME(${SEARCH_TIME_LIMIT_MS}) */ c.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, c.seq, c.search_text
+FROM ${checkpoints} c JOIN ${threads} t ON t.thread_id = c.thread_id
+JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+WHERE MATCH(c.search_text) AGAINST (:query IN NATURAL LANGUAGE MODE) AND ${VISIBLE("t")}
+  AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :limit`),
+    // A tenant's threads by primary-key range, never the full-text index (which spans every
+    // tenant): the cost is its own threads' text.
+    searchWithin: sql(`SELECT /*+ MAX_EXECUTION_TIME(${SEARCH_TIME_LIMIT_MS}) */ c.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, c.seq, c.search_text
+FROM (
+  SELECT t.thread_id FROM ${threads} t
+  WHERE t.thread_id >= :prefix AND (:prefixEnd IS NULL OR t.thread_id < :prefixEnd) AND ${VISIBLE("t")}
+  ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :candidates
+) page JOIN ${threads} t ON t.thread_id = page.thread_id
+JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+JOIN ${checkpoints} c ON c.thread_id = t.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+WHERE REGEXP_LIKE(c.search_text, :words)
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :limit`),
     // One UNION branch per index: an OR of the two scanned the table, once per batch.
     deadThreads: sql(`(SELECT thread_id FROM ${threads} FORCE INDEX (updated) WHERE updated_at < :cutoff LIMIT :batch)
 UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <= :now LIMIT :batch) LIMIT :batch`),

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { CheckpointerError } from "../errors.js";
 import { bind, type AnyStatement, type Param, type Params, type SqlDatabase, type SqlRunner, type Statement } from "../statement.js";
+import { containsAny } from "../search-text.js";
 import { SQLITE_MIGRATIONS } from "./schema.js";
 
 export interface SQLiteDatabaseOptions {
@@ -114,6 +115,8 @@ export class SQLiteDatabase implements SqlDatabase {
     try {
       guard(() => {
         db.exec("PRAGMA journal_mode = WAL");
+        // A search within a prefix matches rows of text with this (SQLite has no REGEXP).
+        db.function("contains_any", { deterministic: true }, (text, words) => Number(containsAny(String(text), String(words))));
         migrate(db);
       });
     } catch (error) {

@@ -117,21 +117,24 @@ FROM checkpoints c WHERE c.thread_id = :threadId AND c.checkpoint_id = :checkpoi
     queryByMetadata: sql(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata
 FROM thread_metadata m JOIN threads t ON t.thread_id = m.thread_id
 WHERE m.pair_hash = :pairHash AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`),
-    // As on MySQL: a thread's score sums its latest text run's rows (bm25 is lower for better).
-    search: sql(`SELECT h.thread_id, h.checkpoint_id, h.score, h.updated_at, c.search_text FROM (
-  SELECT r.thread_id, r.seq, r.checkpoint_id, r.updated_at, r.total AS score FROM (
-    SELECT m.*, SUM(m.score) OVER (PARTITION BY m.thread_id) AS total,
-      ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY m.score DESC, m.seq DESC) AS pick
-    FROM (
-      SELECT c.thread_id, c.seq, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, -bm25(checkpoints_fts) AS score
-      FROM checkpoints_fts JOIN checkpoints c ON c.id = checkpoints_fts.rowid
-      JOIN threads t ON t.thread_id = c.thread_id
-      JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
-      WHERE checkpoints_fts MATCH :query AND ${VISIBLE("t")} AND ${PREFIXED}
-        AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
-    ) m
-  ) r WHERE r.pick = 1 ORDER BY r.total DESC, r.updated_at DESC LIMIT :limit
-) h JOIN checkpoints c ON c.thread_id = h.thread_id AND c.seq = h.seq`),
+    // As on MySQL: the matching rows of each thread's latest text run; the engine scores them.
+    search: sql(`SELECT c.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, c.seq, c.search_text
+FROM checkpoints_fts JOIN checkpoints c ON c.id = checkpoints_fts.rowid
+JOIN threads t ON t.thread_id = c.thread_id
+JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+WHERE checkpoints_fts MATCH :query AND ${VISIBLE("t")} AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :limit`),
+    // A tenant's threads by primary-key range, never the full-text index (which spans every tenant).
+    searchWithin: sql(`SELECT c.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, c.seq, c.search_text
+FROM (
+  SELECT t.thread_id FROM threads t
+  WHERE t.thread_id >= :prefix AND (:prefixEnd IS NULL OR t.thread_id < :prefixEnd) AND ${VISIBLE("t")}
+  ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :candidates
+) page JOIN threads t ON t.thread_id = page.thread_id
+JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
+JOIN checkpoints c ON c.thread_id = t.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
+WHERE contains_any(c.search_text, :words)
+ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :limit`),
     deadThreads: sql("SELECT thread_id FROM threads WHERE updated_at < :cutoff OR expires_at <= :now LIMIT :batch"),
     deadCheckpoints: sql(`SELECT c.thread_id, c.seq FROM checkpoints c JOIN threads t ON t.thread_id = c.thread_id
 WHERE (c.created_at < :cutoff OR c.expires_at <= :now) AND c.seq < t.latest_seq

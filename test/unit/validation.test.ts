@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CheckpointerError, jsonSerializer } from "../../checkpointer/index.js";
 import { canonicalJson, compareCodePoints } from "../../checkpointer/backend-shared.js";
-import { validateId, validateMetadata } from "../../checkpointer/validation.js";
+import { toWellFormed, validateId, validateMetadata } from "../../checkpointer/validation.js";
 import { defaultSearchText, snippet } from "../../checkpointer/search-text.js";
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -87,9 +87,16 @@ describe("search text", () => {
 
   it("makes a one-line snippet around the first match", () => {
     const text = `${"filler ".repeat(100)}the word Tokyo\nappears here ${"more ".repeat(100)}`;
-    const s = snippet(text, "tokyo");
+    const s = snippet(text, ["tokyo"]);
     expect(s).toContain("Tokyo appears");
     expect(s.length).toBeLessThanOrEqual(162);
     expect(s.startsWith("…")).toBe(true);
+  });
+
+  it("never starts a snippet inside a character, and finds words whose lower case is longer", () => {
+    const s = snippet(`a${"🧵".repeat(40)}  okapi`, ["okapi"]);
+    expect(toWellFormed(s)).toBe(s);
+    expect(s).toContain("okapi");
+    expect(snippet(`${"İ".repeat(100)} walnut`, ["walnut"])).toContain("walnut");
   });
 });

@@ -1,9 +1,10 @@
 /**
- * How many event streams each tenant has open, against a cap: a stream holds a connection and a
- * turn for as long as the model writes (300 at once took 240 MB in issue 21), so one tenant must
- * not be able to open them without end.
+ * How many of one costly kind of request each tenant has in flight, against a cap, so one tenant
+ * cannot take what every tenant shares: event streams hold a connection and a turn for as long as
+ * the model writes (300 at once took 240 MB), searches hold a pooled database connection (20 at
+ * once exhausted the pool for every tenant).
  */
-export class StreamSlots {
+export class TenantSlots {
   readonly #open = new Map<string, number>();
   readonly perTenant: number;
 
