@@ -1,6 +1,6 @@
 // The fault suite: real app processes and real MySQL servers, broken on purpose. One file, so the
 // scenarios run one after another (a soak next to a MySQL kill would measure neither) and one
-// afterAll can write the report once all nine have passed: to test/faults/results/ (untracked),
+// afterAll can write the report once all ten have passed: to test/faults/results/ (untracked),
 // never to RELIABILITY.md, which `npm run faults:write-md` updates from it.
 import { mkdirSync, writeFileSync } from "node:fs";
 import mysql from "mysql2/promise";
@@ -11,6 +11,7 @@ import { badInput } from "./bad-input.js";
 import { clusterFailover } from "./cluster-failover.js";
 import { mysqlOutage } from "./mysql-outage.js";
 import { packetLimit } from "./packet-limit.js";
+import { searchTenants } from "./search-tenants.js";
 import { secrets } from "./secrets.js";
 import { soak } from "./soak.js";
 import { killApps, removeWorkDir } from "./support/fault-app.js";
@@ -18,7 +19,7 @@ import { RELIABILITY_RESULT, ReliabilityReport } from "./support/report.js";
 import { twoWriters } from "./two-writers.js";
 
 const started = Date.now();
-const report = new ReliabilityReport([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+const report = new ReliabilityReport([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 
 mysqlOutage(report);
 appCrash(report);
@@ -29,6 +30,7 @@ secrets(report);
 soak(report);
 clusterFailover(report);
 abuse(report);
+searchTenants(report);
 
 afterAll(async () => {
   await killApps();

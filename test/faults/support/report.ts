@@ -39,7 +39,7 @@ export interface Section {
 export const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-/** One section per scenario of faults.test.ts (numbered 1 to 7); each records it as its last step, after its assertions. */
+/** One section per scenario of faults.test.ts (numbered from 1); each records it as its last step, after its assertions. */
 export class ReliabilityReport {
   readonly #sections = new Map<number, Section>();
   readonly #points: readonly number[];
