@@ -176,13 +176,18 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
   });
 
   describe.skipIf(reason !== null)(`(${reason ?? "runs"})`, () => {
-    it("reports honest capabilities", async () => {
+    it("reports honest capabilities: every one, and persistent ids on every store but memory", async () => {
       const cp = await make();
-      const caps = cp.capabilities;
-      for (const flag of ["search", "metadataQuery", "vacuum", "branching", "ttl", "listThreads", "listWithMetadata", "persistentCheckpointIds"] as const) {
-        expect(typeof caps[flag]).toBe("boolean");
-      }
-      expect(caps.persistentCheckpointIds).toBe(harness.name !== "MemoryCheckpointer");
+      expect(cp.capabilities).toEqual({
+        search: true,
+        metadataQuery: true,
+        vacuum: true,
+        branching: true,
+        ttl: true,
+        listThreads: true,
+        listWithMetadata: true,
+        persistentCheckpointIds: harness.name !== "MemoryCheckpointer",
+      });
     });
 
     describe("save and load", () => {
@@ -562,13 +567,20 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         expect(await cp.listCheckpoints("t1")).toEqual([latest, ids[4], ids[3]]);
       });
 
-      it("deletes in batches beyond one batch", async () => {
+      it("deletes in batches beyond one batch: more dead threads and more dead checkpoints than a batch (500) and a group (25 threads)", async () => {
         const cp = await make();
-        await Promise.all(Array.from({ length: 30 }, (_, i) => cp.save(conversation(`${i}`), `bulk-${i % 6}`)));
+        const state = conversation("x");
+        // 60 idle threads of 10 checkpoints: 600 rows, all old.
+        for (let t = 0; t < 60; t++) for (let i = 0; i < 10; i++) await cp.save(state, `idle-${t}`);
+        // 30 live threads of 20 old checkpoints, then one new each: 600 old rows in live threads.
+        for (let t = 0; t < 30; t++) for (let i = 0; i < 20; i++) await cp.save(state, `live-${t}`);
         clock.advanceDays(100);
-        expect(await cp.vacuum({ olderThanDays: 1 })).toBe(30);
-        expect(await cp.listThreads()).toEqual([]);
-      });
+        for (let t = 0; t < 30; t++) await cp.save(conversation("new"), `live-${t}`);
+        expect(await cp.vacuum({ olderThanDays: 1 })).toBe(1200);
+        expect((await cp.listThreads({ limit: 100 })).sort()).toEqual(Array.from({ length: 30 }, (_, t) => `live-${t}`).sort());
+        for (let t = 0; t < 30; t++) expect(await cp.listCheckpoints(`live-${t}`, 100)).toHaveLength(1);
+        expect(await cp.vacuum({ olderThanDays: 1 })).toBe(0);
+      }, 120_000);
     });
 
     describe("branching", () => {
