@@ -1,7 +1,8 @@
-// The SQLite saver in a child process (forked by peers.ts). better-sqlite3 12 on Node 24 can abort
-// the whole process when the GC finalizes a statement ("Assertion failed: (env) != nullptr" in
-// RemoveEnvironmentCleanupHook); here an abort costs this peer only. Requests arrive over IPC and
-// each operation is timed in this process, so IPC is not part of its latency.
+// The SQLite saver in a child process (forked by peers.ts and sqlite.ts). better-sqlite3 12 on
+// Node 24 can abort the whole process when the GC finalizes a statement ("Assertion failed: (env)
+// != nullptr" in RemoveEnvironmentCleanupHook); here an abort costs this peer only, and the
+// parent starts a new one on the same file. Requests arrive over IPC and each operation is timed
+// in this process, so IPC is not part of its latency.
 import { join } from "node:path";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
@@ -24,6 +25,13 @@ const LONG_THREAD = "long-sqlite";
 
 const directory = process.argv[2]!;
 const saver = SqliteSaver.fromConnString(join(directory, "checkpoints.db"));
+// SqliteSaver prepares a new statement at every put, and the GC finalizing those is what aborts
+// (above): once a conversation's puts are large, every few dozen turns. Statements are kept by
+// their SQL text instead, so none is finalized. It spares the saver the (small) cost of preparing
+// its INSERT at each put: if anything, its times are flattered.
+const prepare = saver.db.prepare.bind(saver.db);
+const statements = new Map<string, ReturnType<typeof prepare>>();
+saver.db.prepare = ((source: string) => statements.get(source) ?? statements.set(source, prepare(source)).get(source)!) as typeof saver.db.prepare;
 const driver = localDriver("SqliteSaver (file)", saver, async () => saver.db.close());
 
 /**

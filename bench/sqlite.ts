@@ -240,16 +240,24 @@ async function longConversation(ctx: BenchContext, directory: string, rawDb: Dat
   const title = sentence(random, 6);
   let state: AgentState = { messages: [], iteration: 0, metadata: { title } };
   const sizes = new Map<number, number>();
-  /** The saver's turn; when its process aborted (sqlite-peer.ts), a new one goes on from the file and the conversation so far. */
+  let resume = false;
+  /**
+   * The saver's turn. When its process aborted (sqlite-peer.ts), a new one opens the file, takes
+   * the conversation so far and the thread's latest checkpoint, and runs the turn again.
+   */
   const saverTurn = async (added: Message[], before: Message[]): Promise<LongTurnResult> => {
-    try {
-      return await peer.request<LongTurnResult>("longTurn", added, title);
-    } catch (error) {
-      if (!(error instanceof ChildDied) || restarts >= MAX_SQLITE_RESTARTS) throw error;
-      restarts++;
-      peer = forkSqlitePeer(saverDirectory);
-      await peer.request("longResume", before, state.iteration, title);
-      return peer.request<LongTurnResult>("longTurn", added, title);
+    for (;;) {
+      try {
+        if (resume) await peer.request("longResume", before, state.iteration, title);
+        resume = false;
+        return await peer.request<LongTurnResult>("longTurn", added, title);
+      } catch (error) {
+        if (!(error instanceof ChildDied) || restarts >= MAX_SQLITE_RESTARTS) throw error;
+        restarts++;
+        ctx.log(`  sqlite: SqliteSaver's process died (${error.message.split("\n")[0]}); restarting it on the same file`);
+        peer = forkSqlitePeer(saverDirectory);
+        resume = true;
+      }
     }
   };
   let encoding: Samples;
