@@ -1,61 +1,16 @@
 // Streaming, time travel, search and paging over HTTP, on each store the app runs on.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { MemoryCheckpointer, mysqlCheckpointer, SQLiteCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
-import type { AgentState } from "../../app/agent/state.js";
-import { freshDatabase } from "../support/databases.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hangUpAfterFirstChunk, sayStreaming } from "./support/event-stream.js";
 import { request, say, startTestApp, type JsonResponse, type TestApp } from "./support/in-process-app.js";
 import { CancellableModel } from "./support/models.js";
-
-interface Store {
-  name: string;
-  skip: () => string | null;
-  open: () => Promise<{ checkpointer: Checkpointer<AgentState>; cleanup: () => Promise<void> }>;
-}
-
-const stores: Store[] = [
-  { name: "memory", skip: () => null, open: async () => ({ checkpointer: new MemoryCheckpointer<AgentState>(), cleanup: async () => {} }) },
-  {
-    name: "sqlite",
-    skip: () => null,
-    open: async () => {
-      const directory = await mkdtemp(join(tmpdir(), "app-sqlite-store-"));
-      const checkpointer = new SQLiteCheckpointer<AgentState>({ path: join(directory, "checkpoints.db") });
-      return {
-        checkpointer,
-        cleanup: async () => {
-          await checkpointer.close();
-          await rm(directory, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: "mysql",
-    skip: () => (inject("mysqlUrl") ? null : inject("mysqlSkipReason")),
-    open: async () => {
-      const db = await freshDatabase(inject("mysqlUrl")!, "app_api");
-      const checkpointer = mysqlCheckpointer<AgentState>(db.url);
-      return {
-        checkpointer,
-        cleanup: async () => {
-          await checkpointer.close();
-          await db.drop();
-        },
-      };
-    },
-  },
-];
+import { APP_STORES } from "./support/stores.js";
 
 const KEY = "stores-key-0123456789abcdef";
 const OTHER_KEY = "other-key-0123456789abcdef";
 const asKey = (key: string) => ({ authorization: `Bearer ${key}` });
 const ids = (threads: { threadId: string }[]) => threads.map((t) => t.threadId);
 
-describe.each(stores)("API features on the $name store", (store) => {
+describe.each(APP_STORES)("API features on the $name store", (store) => {
   const skipReason = store.skip();
   let app: TestApp;
   let keyed: TestApp; // the same store behind API keys: one tenant per key

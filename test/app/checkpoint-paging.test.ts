@@ -3,58 +3,14 @@
 // longer than a page.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { MemoryCheckpointer, mysqlCheckpointer, SQLiteCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
-import type { AgentState } from "../../app/agent/state.js";
-import { freshDatabase } from "../support/databases.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO } from "./support/app-process.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
+import { APP_STORES } from "./support/stores.js";
 
 const run = promisify(execFile);
-
-interface Store {
-  name: string;
-  skip: () => string | null;
-  open: () => Promise<{ checkpointer: Checkpointer<AgentState>; cleanup: () => Promise<void> }>;
-}
-
-const stores: Store[] = [
-  { name: "memory", skip: () => null, open: async () => ({ checkpointer: new MemoryCheckpointer<AgentState>(), cleanup: async () => {} }) },
-  {
-    name: "sqlite",
-    skip: () => null,
-    open: async () => {
-      const directory = await mkdtemp(join(tmpdir(), "paging-sqlite-store-"));
-      const checkpointer = new SQLiteCheckpointer<AgentState>({ path: join(directory, "checkpoints.db") });
-      return {
-        checkpointer,
-        cleanup: async () => {
-          await checkpointer.close();
-          await rm(directory, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: "mysql",
-    skip: () => (inject("mysqlUrl") ? null : inject("mysqlSkipReason")),
-    open: async () => {
-      const db = await freshDatabase(inject("mysqlUrl")!, "app_paging");
-      const checkpointer = mysqlCheckpointer<AgentState>(db.url);
-      return {
-        checkpointer,
-        cleanup: async () => {
-          await checkpointer.close();
-          await db.drop();
-        },
-      };
-    },
-  },
-];
 
 const KEY = "paging-key-0123456789abcdef";
 const auth = { authorization: `Bearer ${KEY}` };
@@ -64,7 +20,7 @@ interface Page {
   nextCursor: string | null;
 }
 
-describe.each(stores)("checkpoint paging on the $name store", (store) => {
+describe.each(APP_STORES)("checkpoint paging on the $name store", (store) => {
   const skipReason = store.skip();
   let app: TestApp;
   let cleanup: () => Promise<void>;

@@ -1,54 +1,23 @@
 // Search as tenants see it (issue 21): what one tenant finds, and how it is scored, depends on
 // its own threads only; any query string is a 200 or a 400; one tenant's searches cannot take
 // every connection. On every store.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
-import { MemoryCheckpointer, mysqlCheckpointer, SQLiteCheckpointer, type Checkpointer } from "../../checkpointer/index.js";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Checkpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
-import { freshDatabase } from "../support/databases.js";
 import { deferred } from "./support/models.js";
 import { request, startTestApp, type TestApp } from "./support/in-process-app.js";
+import { APP_STORES } from "./support/stores.js";
 
 const KEY_A = "key-a-0123456789abcdef0123456789";
 const KEY_B = "key-b-0123456789abcdef0123456789";
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
 
-interface Store {
-  name: string;
-  skip: () => string | null;
-  open: () => Promise<{ checkpointer: Checkpointer<AgentState>; cleanup: () => Promise<void> }>;
-}
-
-const stores: Store[] = [
-  { name: "memory", skip: () => null, open: async () => ({ checkpointer: new MemoryCheckpointer<AgentState>(), cleanup: async () => {} }) },
-  {
-    name: "sqlite",
-    skip: () => null,
-    open: async () => {
-      const dir = await mkdtemp(join(tmpdir(), "search-iso-"));
-      const checkpointer = new SQLiteCheckpointer<AgentState>({ path: join(dir, "checkpoints.db") });
-      return { checkpointer, cleanup: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: "mysql",
-    skip: () => (inject("mysqlUrl") ? null : inject("mysqlSkipReason")),
-    open: async () => {
-      const db = await freshDatabase(inject("mysqlUrl")!, "search_iso");
-      return { checkpointer: mysqlCheckpointer<AgentState>(db.url), cleanup: () => db.drop() };
-    },
-  },
-];
-
-describe.each(stores)("search between tenants: $name", (store) => {
+describe.each(APP_STORES)("search between tenants: $name", (store) => {
   const reason = store.skip();
   let app: TestApp | undefined;
   let cleanup = async () => {};
   afterEach(async () => {
     await app?.stop();
-    await app?.checkpointer.close();
     await cleanup();
     app = undefined;
   });
