@@ -176,6 +176,16 @@ export interface CheckpointStatements {
   deadCheckpoints: Statement<Now & { cutoff: Date; keepLast: number; batch: number }, { thread_id: string; seq: number }>;
 }
 
+/** The checkpoint table's columns, in the order of `insertCheckpoint`'s values and of copies. */
+export const CHECKPOINT_COLUMNS =
+  "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, encoding, base_seq, splice_prefix, splice_suffix, doc_bytes, doc_crc32, row_token, search_text, text_root_seq";
+export const THREAD_COLUMNS = "thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index";
+/** What a load reads of each row of a chain (`c`, and `chain.depth`). */
+export const CHAIN_COLUMNS = "c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, chain.depth";
+/** Only rows not expired at `:now` are visible. */
+export const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
+export const NEWEST_FIRST = "ORDER BY t.updated_at DESC, t.thread_id DESC";
+
 /** A database's SQL for the engine: its statements and how it phrases a full-text query. */
 export interface SqlDialect {
   statements: CheckpointStatements;

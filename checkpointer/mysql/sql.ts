@@ -1,13 +1,10 @@
-import type { CheckpointStatements, SqlDialect } from "../checkpoint-sql.js";
+import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { MAX_CHAIN_DELTAS } from "../delta.js";
 import { sql } from "../statement.js";
 import type { TableNames } from "./schema.js";
 
-// Time conditions take the clock as a parameter, so TTL and vacuum follow the backend's clock.
-const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
 // A literal prefix: `LEFT` compares in the column's binary collation, so `%` and `_` are ordinary.
 const PREFIXED = "(:prefix = '' OR LEFT(t.thread_id, CHAR_LENGTH(:prefix)) = :prefix)";
-const ORDER = "ORDER BY t.updated_at DESC, t.thread_id DESC";
 /** A search statement is stopped after this long (MAX_EXECUTION_TIME): one search cannot hold a connection. */
 export const SEARCH_TIME_LIMIT_MS = 2_000;
 
@@ -18,9 +15,6 @@ export const SEARCH_TIME_LIMIT_MS = 2_000;
 export function mysqlDialect(t: TableNames): SqlDialect {
   const threads = `\`${t.threads}\``;
   const checkpoints = `\`${t.checkpoints}\``;
-  const CHECKPOINT_COLUMNS =
-    "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, encoding, base_seq, splice_prefix, splice_suffix, doc_bytes, doc_crc32, row_token, search_text, text_root_seq";
-  const THREAD_COLUMNS = "thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index";
 
   /**
    * A checkpoint's chain: the row `start` picks, then its base, its base's base… each a
@@ -32,8 +26,7 @@ export function mysqlDialect(t: TableNames): SqlDialect {
   UNION ALL
   SELECT c.seq, c.base_seq, chain.depth + 1 FROM chain JOIN ${checkpoints} c ON c.thread_id = :threadId AND c.seq = chain.base_seq
 )
-SELECT /*+ SET_VAR(cte_max_recursion_depth = ${MAX_CHAIN_DELTAS + 1}) */
-  c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, chain.depth
+SELECT /*+ SET_VAR(cte_max_recursion_depth = ${MAX_CHAIN_DELTAS + 1}) */ ${CHAIN_COLUMNS}
 FROM chain JOIN ${checkpoints} c ON c.thread_id = :threadId AND c.seq = chain.seq`;
 
   /** The page of a listing, picked from the covering index, then only its rows read (a deferred join). */

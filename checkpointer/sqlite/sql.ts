@@ -1,14 +1,9 @@
-import type { CheckpointStatements, SqlDialect } from "../checkpoint-sql.js";
+import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { sql } from "../statement.js";
 
-// Times are epoch milliseconds; the clock is a parameter, so TTL and vacuum follow the backend's clock.
-const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
+// Times are epoch milliseconds.
 // A literal prefix (LIKE would be case-insensitive and read `%` and `_`).
 const PREFIXED = "(:prefix = '' OR substr(t.thread_id, 1, length(:prefix)) = :prefix)";
-const ORDER = "ORDER BY t.updated_at DESC, t.thread_id DESC";
-const CHECKPOINT_COLUMNS =
-  "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, encoding, base_seq, splice_prefix, splice_suffix, doc_bytes, doc_crc32, row_token, search_text, text_root_seq";
-const THREAD_COLUMNS = "thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index";
 
 /** A checkpoint's chain: the row `start` picks, then its base, its base's base… until a whole document. */
 const chain = (start: string) => `WITH RECURSIVE chain (seq, base_seq, depth) AS (
@@ -16,7 +11,7 @@ const chain = (start: string) => `WITH RECURSIVE chain (seq, base_seq, depth) AS
   UNION ALL
   SELECT c.seq, c.base_seq, chain.depth + 1 FROM chain JOIN checkpoints c ON c.thread_id = :threadId AND c.seq = chain.base_seq
 )
-SELECT c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, chain.depth
+SELECT ${CHAIN_COLUMNS}
 FROM chain JOIN checkpoints c ON c.thread_id = :threadId AND c.seq = chain.seq`;
 
 const summaries = (where: string) => `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata
