@@ -88,6 +88,8 @@ export class SqlBackend implements StorageBackend {
     const base = this.#baseFor(write);
     const delta = deltaOf(base, document);
     const spliced = delta && { ...encode(delta.splice.middle), splice: delta.splice, chain: delta.chain };
+    // Compressed now when no delta is planned; in the transaction only if the planned one's base moved.
+    const whole = spliced ? undefined : wholeOf(document);
     const baseText = base && (base.text ?? (await this.#wholeText(this.#db, threadId, base.token.seq)));
     const appended = baseText === undefined ? null : appendedText(baseText, write.text);
     const check = checkOf(document);
@@ -109,7 +111,7 @@ export class SqlBackend implements StorageBackend {
       const onBase = live && base !== undefined && isPosition(base, lock);
       const root = lock?.text_root_seq ?? lock?.latest_seq;
       const textRoot = onBase && appended !== null && root !== undefined && seq - root < MAX_TEXT_RUN ? root : null;
-      const stored = onBase && spliced ? spliced : { ...encode(document), splice: null, chain: snapshotChain(document.length) };
+      const stored = onBase && spliced ? spliced : (whole ?? wholeOf(document));
       const searchText = textRoot === null ? write.text : appended!;
       this.#checkSize(stored.data.length + Buffer.byteLength(searchText) + Buffer.byteLength(metadata));
       await tx.run(this.#sql.insertCheckpoint, {
@@ -444,6 +446,9 @@ export class SqlBackend implements StorageBackend {
     return this.#ttlMs === null ? null : new Date(now + this.#ttlMs);
   }
 }
+
+/** A document stored whole: compressed when that is smaller, a chain of its own. */
+const wholeOf = (document: Buffer) => ({ ...encode(document), splice: null, chain: snapshotChain(document.length) });
 
 /** The cached document is the locked thread's latest row, unchanged. */
 function isPosition(base: RecentCheckpoint<RowPosition>, lock: LockRow): boolean {
