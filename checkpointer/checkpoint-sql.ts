@@ -76,8 +76,9 @@ type ThreadId = { threadId: string };
 type Checkpoint = { threadId: string; checkpointId: string };
 type Now = { now: Date };
 type Page = { limit: number };
-/** `prefix` is "" for every thread. */
-type Listing = Now & Page & { prefix: string };
+/** Thread ids that start with a prefix: `prefix` ≤ id < `prefixEnd` (see `prefixEnd`); "" and null for every thread. */
+type Range = { prefix: string; prefixEnd: string | null };
+type Listing = Now & Page & Range;
 type Cursor = Listing & { cursorAt: StoredTime; cursor: string };
 
 /** A checkpoint row as a save writes it. */
@@ -171,7 +172,7 @@ export interface CheckpointStatements {
    * null), their latest text runs matched against `words` (the words joined by `|`). Neither what
    * it finds nor what it costs depends on threads outside the range.
    */
-  searchWithin: Statement<Now & { prefix: string; prefixEnd: string | null; words: string; candidates: number; limit: number }, SearchRow>;
+  searchWithin: Statement<Now & Range & { words: string; candidates: number; limit: number }, SearchRow>;
   deadThreads: Statement<Now & { cutoff: Date; batch: number }, { thread_id: string }>;
   deadCheckpoints: Statement<Now & { cutoff: Date; keepLast: number; batch: number }, { thread_id: string; seq: number }>;
 }
@@ -185,6 +186,11 @@ export const CHAIN_COLUMNS = "c.seq, c.checkpoint_id, c.base_seq, c.splice_prefi
 /** Only rows not expired at `:now` are visible. */
 export const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
 export const NEWEST_FIRST = "ORDER BY t.updated_at DESC, t.thread_id DESC";
+/**
+ * Thread `t`'s id starts with `:prefix`, as a primary-key range: binary comparisons, so `%`, `_`,
+ * NUL and characters a collation ignores (a zero-width space) are ordinary.
+ */
+export const IN_RANGE = "t.thread_id >= :prefix AND (:prefixEnd IS NULL OR t.thread_id < :prefixEnd)";
 
 /** A database's SQL for the engine: its statements and how it phrases a full-text query. */
 export interface SqlDialect {

@@ -270,11 +270,11 @@ export class SqlBackend implements StorageBackend {
   }
 
   async #page({ limit, prefix, cursor }: ThreadPage): Promise<SummaryRow[]> {
-    const now = this.#date();
-    if (cursor === undefined) return this.#db.select(this.#sql.listThreads, { prefix, now, limit });
+    const listing = { prefix, prefixEnd: prefixEnd(prefix), now: this.#date(), limit };
+    if (cursor === undefined) return this.#db.select(this.#sql.listThreads, listing);
     const [position] = await this.#db.select(this.#sql.cursorPosition, { cursor });
     if (!position) throw new CheckpointerError("INVALID_INPUT", "cursor names no thread (it may have been deleted)");
-    return this.#db.select(this.#sql.listThreadsAfter, { prefix, now, limit, cursor, cursorAt: position.updated_at });
+    return this.#db.select(this.#sql.listThreadsAfter, { ...listing, cursor, cursorAt: position.updated_at });
   }
 
   async vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {

@@ -451,6 +451,17 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         expect(await cp.listThreads({ prefix: "" })).toHaveLength(10);
       });
 
+      it("matches prefixes of characters a collation would ignore or that end C strings: NUL, zero-width space, BOM", async () => {
+        const cp = await make();
+        for (const id of ["\u0000a", "\u200bx", "\ufeffy", "plain"]) await cp.save(conversation(id), id);
+        expect(await cp.listThreads({ prefix: "\u0000" })).toEqual(["\u0000a"]);
+        expect(await cp.listThreads({ prefix: "\u200b" })).toEqual(["\u200bx"]);
+        expect(await cp.listThreads({ prefix: "\ufeff" })).toEqual(["\ufeffy"]);
+        expect((await cp.listWithMetadata({ prefix: "\u200b" })).map((s) => s.threadId)).toEqual(["\u200bx"]);
+        expect((await cp.search("plain", 10, { prefix: "\u200b" })).map((h) => h.threadId)).toEqual([]);
+        expect((await cp.listThreads()).sort()).toEqual(["\u0000a", "\u200bx", "\ufeffy", "plain"].sort());
+      });
+
       it("pages with a cursor (the last id of the previous page)", async () => {
         const cp = await make();
         const ids = Array.from({ length: 7 }, (_, i) => `p${i}`);

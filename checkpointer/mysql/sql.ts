@@ -1,10 +1,8 @@
-import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
+import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { MAX_CHAIN_DELTAS } from "../delta.js";
 import { sql } from "../statement.js";
 import type { TableNames } from "./schema.js";
 
-// A literal prefix: `LEFT` compares in the column's binary collation, so `%` and `_` are ordinary.
-const PREFIXED = "(:prefix = '' OR LEFT(t.thread_id, CHAR_LENGTH(:prefix)) = :prefix)";
 /** A search statement is stopped after this long (MAX_EXECUTION_TIME): one search cannot hold a connection. */
 export const SEARCH_TIME_LIMIT_MS = 2_000;
 
@@ -108,8 +106,8 @@ FROM ${threads} t WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
     infoById: sql(`SELECT c.thread_id, c.checkpoint_id, c.parent_checkpoint_id, c.created_at, c.metadata
 FROM ${checkpoints} c WHERE c.thread_id = :threadId AND c.checkpoint_id = :checkpointId AND ${VISIBLE("c")}`),
     cursorPosition: sql(`SELECT updated_at FROM ${threads} WHERE thread_id = :cursor`),
-    listThreads: sql(summaries(PREFIXED)),
-    listThreadsAfter: sql(summaries(`${PREFIXED} AND (t.updated_at < :cursorAt OR (t.updated_at = :cursorAt AND t.thread_id < :cursor))`)),
+    listThreads: sql(summaries(IN_RANGE)),
+    listThreadsAfter: sql(summaries(`${IN_RANGE} AND (t.updated_at < :cursorAt OR (t.updated_at = :cursorAt AND t.thread_id < :cursor))`)),
     // The multi-valued index on metadata_index finds the threads holding the pair.
     queryByMetadata: sql(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM ${threads} t
 WHERE :pairHash MEMBER OF (t.metadata_index) AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`),
@@ -127,7 +125,7 @@ ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :limit`),
     searchWithin: sql(`SELECT /*+ MAX_EXECUTION_TIME(${SEARCH_TIME_LIMIT_MS}) */ c.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, c.seq, c.search_text
 FROM (
   SELECT t.thread_id FROM ${threads} t
-  WHERE t.thread_id >= :prefix AND (:prefixEnd IS NULL OR t.thread_id < :prefixEnd) AND ${VISIBLE("t")}
+  WHERE ${IN_RANGE} AND ${VISIBLE("t")}
   ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :candidates
 ) page JOIN ${threads} t ON t.thread_id = page.thread_id
 JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq

@@ -1,9 +1,7 @@
-import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
+import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { sql } from "../statement.js";
 
 // Times are epoch milliseconds.
-// A literal prefix (LIKE would be case-insensitive and read `%` and `_`).
-const PREFIXED = "(:prefix = '' OR substr(t.thread_id, 1, length(:prefix)) = :prefix)";
 
 /** A checkpoint's chain: the row `start` picks, then its base, its base's base… until a whole document. */
 const chain = (start: string) => `WITH RECURSIVE chain (seq, base_seq, depth) AS (
@@ -107,8 +105,8 @@ FROM threads t WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
     infoById: sql(`SELECT c.thread_id, c.checkpoint_id, c.parent_checkpoint_id, c.created_at, c.metadata
 FROM checkpoints c WHERE c.thread_id = :threadId AND c.checkpoint_id = :checkpointId AND ${VISIBLE("c")}`),
     cursorPosition: sql("SELECT updated_at FROM threads WHERE thread_id = :cursor"),
-    listThreads: sql(summaries(PREFIXED)),
-    listThreadsAfter: sql(summaries(`${PREFIXED} AND (t.updated_at < :cursorAt OR (t.updated_at = :cursorAt AND t.thread_id < :cursor))`)),
+    listThreads: sql(summaries(IN_RANGE)),
+    listThreadsAfter: sql(summaries(`${IN_RANGE} AND (t.updated_at < :cursorAt OR (t.updated_at = :cursorAt AND t.thread_id < :cursor))`)),
     queryByMetadata: sql(`SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata
 FROM thread_metadata m JOIN threads t ON t.thread_id = m.thread_id
 WHERE m.pair_hash = :pairHash AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`),
@@ -123,7 +121,7 @@ ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :limit`),
     searchWithin: sql(`SELECT c.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, c.seq, c.search_text
 FROM (
   SELECT t.thread_id FROM threads t
-  WHERE t.thread_id >= :prefix AND (:prefixEnd IS NULL OR t.thread_id < :prefixEnd) AND ${VISIBLE("t")}
+  WHERE ${IN_RANGE} AND ${VISIBLE("t")}
   ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT :candidates
 ) page JOIN threads t ON t.thread_id = page.thread_id
 JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq

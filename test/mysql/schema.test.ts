@@ -110,8 +110,8 @@ describe.skipIf(!rootUrl)("MySQL schema management", () => {
       loadById: [sql.loadById, { threadId, checkpointId: realId, now }],
       textRun: [sql.textRun, { threadId, seq }],
       listCheckpoints: [sql.listCheckpoints, { threadId, now, limit: "10" }],
-      listThreads: [sql.listThreads, { prefix: "", now, limit: "10" }],
-      listThreadsPrefix: [sql.listThreads, { prefix: "user1:", now, limit: "10" }],
+      listThreads: [sql.listThreads, { prefix: "", prefixEnd: null, now, limit: "10" }],
+      listThreadsPrefix: [sql.listThreads, { prefix: "user1:", prefixEnd: "user1;", now, limit: "10" }],
       queryByMetadata: [sql.queryByMetadata, { pairHash: metadataPairHash("team", "t3"), now, limit: "10" }],
       search: [sql.search, { query: "apples", prefix: "", now, limit: "10" }],
     };
