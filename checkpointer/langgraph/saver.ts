@@ -154,7 +154,7 @@ export class MySQLSaver extends BaseCheckpointSaver {
       filter: null,
       limit: "1",
     });
-    return row && this.#tuple(row, checkpointId === null);
+    return row && this.#tuple(row, true);
   }
 
   /**
@@ -350,9 +350,10 @@ export class MySQLSaver extends BaseCheckpointSaver {
 
   /**
    * A tuple from a checkpoint row: one more round trip for its channel values and pending
-   * writes. `latest`: the thread's latest, whose values are the bases of the next put's deltas.
+   * writes. `remember`: a checkpoint read on its own (getTuple, latest or by id), whose values are
+   * the likely bases of the next put's deltas, as a graph resumed on this replica puts next.
    */
-  async #tuple(row: CheckpointRow, latest = false): Promise<CheckpointTuple> {
+  async #tuple(row: CheckpointRow, remember = false): Promise<CheckpointTuple> {
     const { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpointId, parent_checkpoint_id: parentId } = row;
     const document = await this.#document(row);
     const channelVersions = document.channel_versions ?? {};
@@ -369,7 +370,7 @@ export class MySQLSaver extends BaseCheckpointSaver {
     }
     const values = assembleValues(valueRows, threadId, checkpointNs);
     const writes = rows.filter((r): r is WriteRow => r.task_id !== null);
-    if (latest) this.#remember(threadId, checkpointNs, values);
+    if (remember) this.#remember(threadId, checkpointNs, values);
     const checkpoint: Checkpoint = {
       ...document,
       channel_versions: channelVersions,
@@ -390,7 +391,7 @@ export class MySQLSaver extends BaseCheckpointSaver {
     };
   }
 
-  /** Values read from the latest checkpoint, as bases of the next deltas (unless this process already holds those rows). */
+  /** Values read with getTuple, as bases of the next deltas (unless this process already holds those rows). */
   #remember(threadId: string, checkpointNs: string, values: Map<string, LoadedValue>): void {
     for (const [channel, { version, bytes, token, chain }] of values) {
       const key = channelKey(threadId, checkpointNs, channel);
