@@ -1,18 +1,41 @@
-// The promise of checkpointer/: copy the folder into a project made by `npm init -y` and
-// `npx tsc --init` (the README adds only "types": ["node"]) and it type-checks under every strict
-// flag tsc --init turns on, in a CommonJS or an ES module package, and runs.
+// The README's "Copying the module into your app", run as written, in the order written, in a
+// folder that has only package.json (`npm init -y`, beside the template as `my-agent`): without
+// LangGraph and with it. The steps, the example and the build command are read from README.md;
+// nothing here repeats them. The copied folder then type-checks under every strict flag
+// `tsc --init` turns on, in a CommonJS and in an ES module package, and runs.
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "./support/databases.js";
+import { REPO } from "./app/support/app-process.js";
 
 const run = promisify(execFile);
 const rootUrl = inject("mysqlUrl");
-const TSC = resolve("node_modules/.bin/tsc");
 
+/** The README's section, its code blocks in order. */
+function readmeSection(): { steps: string; choice: string; example: string; build: string } {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const start = readme.indexOf("## Copying the module into your app");
+  if (start < 0) throw new Error('README.md has no "## Copying the module into your app" section');
+  const end = readme.indexOf("\n## ", start + 1);
+  const section = readme.slice(start, end < 0 ? undefined : end);
+  const blocks = [...section.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map(([, lang, body]) => ({ lang: lang!, body: body! }));
+  expect(blocks.map((b) => b.lang), "the section's code blocks: steps, the LangGraph choice, the example, the build").toEqual(["sh", "sh", "ts", "sh"]);
+  return { steps: blocks[0]!.body, choice: blocks[1]!.body, example: blocks[2]!.body, build: blocks[3]!.body };
+}
+
+/** One line of the LangGraph choice block, picked by what it does. */
+function choiceLine(choice: string, pattern: RegExp): string {
+  const lines = choice.split("\n").filter((line) => pattern.test(line));
+  expect(lines, `one line of the README's LangGraph choice matches ${pattern}`).toHaveLength(1);
+  return lines[0]!;
+}
+
+/** A program of our own beside the README's: the memory store, a typed error, and MySQL when there is one. */
 const PROGRAM = `import { getCheckpointer, MemoryCheckpointer, CheckpointerError } from "./checkpointer/index.js";
 
 interface State { messages: { role: string; content: string }[] }
@@ -35,9 +58,10 @@ if (process.env.MYSQL_URL) {
 console.log(JSON.stringify(out));
 `;
 
+/** What the README's example stored, read back through the copied module (run in src/). */
 const CHECK_README_THREAD = `
 import { getCheckpointer } from "./checkpointer/index.js";
-const cp = getCheckpointer("mysql");
+const cp = getCheckpointer(process.env.MYSQL_URL ? "mysql" : "sqlite:../data/checkpoints.db");
 const info = await cp.getMetadata("user-42");
 console.log(JSON.stringify({
   checkpoints: (await cp.listCheckpoints("user-42")).length,
@@ -49,85 +73,118 @@ await cp.close();
 
 const lastLine = (stdout: string): unknown => JSON.parse(stdout.trim().split("\n").at(-1)!);
 
-/** The first TypeScript block of the README's "Copy it into an existing app" section. */
-async function readmeExample(): Promise<string> {
-  const readme = await readFile("README.md", "utf8");
-  const section = readme.slice(readme.indexOf("### Copy it into an existing app"));
-  const block = /```ts\n([\s\S]*?)```/.exec(section);
-  if (!block) throw new Error("README has no TypeScript example under 'Copy it into an existing app'");
-  return block[1]!;
+/** A folder beside the template (`my-agent`, the checkout) holding `my-app` with only package.json. */
+async function freshApp(): Promise<{ root: string; app: string }> {
+  const root = await mkdtemp(join(tmpdir(), "copied-module-"));
+  await symlink(REPO, join(root, "my-agent"));
+  const app = join(root, "my-app");
+  await mkdir(app);
+  await run("npm", ["init", "-y"], { cwd: app });
+  return { root, app };
 }
 
-describe("checkpointer/ copied into a project made by npm init -y and tsc --init", () => {
-  let dir: string;
+describe("README: copying the module into an app that has only package.json", () => {
+  const readme = readmeSection();
+  /** The database of the running test (each test has its own), when there is a MySQL server. */
   let db: Awaited<ReturnType<typeof freshDatabase>> | undefined;
-  const lockVersion = async (name: string) => {
-    const lock = JSON.parse(await readFile("package-lock.json", "utf8"));
-    return `${name}@${lock.packages[`node_modules/${name}`].version as string}`;
-  };
-  const install = async (...names: string[]) =>
-    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...(await Promise.all(names.map(lockVersion)))], { cwd: dir });
-  const node = (file: string) => run(process.execPath, [file], { cwd: dir, env: { ...process.env, MYSQL_URL: db?.url ?? "" } });
+  const folders: string[] = [];
+  const databases: { drop: () => Promise<void> }[] = [];
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "copied-module-"));
-    if (rootUrl) db = await freshDatabase(rootUrl, "copy");
+  beforeEach(async () => {
+    db = rootUrl ? await freshDatabase(rootUrl, "copy") : undefined;
+    if (db) databases.push(db);
   });
   afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-    await db?.drop();
+    for (const folder of folders) await rm(folder, { recursive: true, force: true });
+    for (const database of databases) await database.drop();
   });
 
-  it("type-checks, compiles and runs with only mysql2, in a CommonJS and in an ESM package", { timeout: 180_000 }, async () => {
-    await run("npm", ["init", "-y"], { cwd: dir });
-    await run(TSC, ["--init"], { cwd: dir });
-    const packageJson = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
-    expect(packageJson.type).toBe("commonjs");
-    const tsconfig = await readFile(join(dir, "tsconfig.json"), "utf8");
+  /** The environment the commands run in: the test's, without its MySQL settings, plus `extra`. */
+  const env = (extra: Record<string, string> = {}) => {
+    const base: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined && !/^MYSQL_/.test(name) && name !== "NODE_OPTIONS") base[name] = value;
+    }
+    // From npm's cache where it can: the commands stay as written, npm asks the registry less.
+    return { ...base, npm_config_prefer_offline: "true", npm_config_audit: "false", npm_config_fund: "false", ...extra };
+  };
+  const sh = (script: string, cwd: string, extra: Record<string, string> = {}) =>
+    run("bash", ["-euo", "pipefail", "-c", script], { cwd, env: env(extra), maxBuffer: 16 * 1024 * 1024 });
+  const mysqlEnv = (): Record<string, string> => (db ? { MYSQL_URL: db.url } : {});
+
+  it("without LangGraph: the steps as written, then the README's example compiles and runs, twice", { timeout: 300_000 }, async () => {
+    const { root, app } = await freshApp();
+    folders.push(root);
+    expect(JSON.parse(await readFile(join(app, "package.json"), "utf8")).type).toBe("commonjs");
+
+    await sh(readme.steps, app);
+    await sh(choiceLine(readme.choice, /^rm -r /), app);
+    expect(existsSync(join(app, "src/checkpointer/langgraph"))).toBe(false);
+    const installed = JSON.parse(await readFile(join(app, "package.json"), "utf8"));
+    expect(Object.keys(installed.dependencies)).toEqual(["mysql2"]);
+    expect(Object.keys(installed.devDependencies).sort()).toEqual(["@types/node", "typescript"]);
+    const tsconfig = await readFile(join(app, "tsconfig.json"), "utf8");
     for (const flag of ["strict", "exactOptionalPropertyTypes", "noUncheckedIndexedAccess", "verbatimModuleSyntax", "isolatedModules"]) {
       expect(tsconfig).toMatch(new RegExp(`^\\s*"${flag}": true`, "m"));
     }
-    // The one change the README asks for.
-    expect(tsconfig).toContain('"types": [],');
-    await writeFile(join(dir, "tsconfig.json"), tsconfig.replace('"types": [],', '"types": ["node"],'));
 
-    // The README: drop langgraph/ when LangGraph is not used.
-    await cp("checkpointer", join(dir, "checkpointer"), { recursive: true, filter: (path) => !path.includes("langgraph") });
-    await install("mysql2", "typescript", "@types/node");
-    const installed = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
-    expect(Object.keys(installed.dependencies).sort()).toEqual(["@types/node", "mysql2", "typescript"]);
-
-    // npm init -y's package is CommonJS: an ES module program there is a .mts file.
-    await writeFile(join(dir, "main.mts"), PROGRAM);
-    await writeFile(join(dir, "readme-example.mts"), await readmeExample());
-    await run(TSC, [], { cwd: dir });
-    const expected = { memory: "in memory", invalid: "INVALID_INPUT", ...(db && { mysql: "in mysql", query: ["t1"] }) };
-    expect(lastLine((await node("main.mjs")).stdout)).toEqual(expected);
-    if (!db) console.warn(`module copy: MySQL part skipped (${inject("mysqlSkipReason")})`);
-
-    // The README's example, as printed there: one turn, saved with compare-and-set, twice.
-    await node("readme-example.mjs");
-    await node("readme-example.mjs");
-    if (db) {
-      const env = { ...process.env, MYSQL_URL: db.url };
-      const { stdout } = await run(process.execPath, ["--input-type=module", "-e", CHECK_README_THREAD], { cwd: dir, env });
-      expect(JSON.parse(stdout)).toEqual({ checkpoints: 2, messages: 2, metadata: { agent: "support", user: "42" } });
+    await writeFile(join(app, "src/agent.mts"), readme.example);
+    const first = await sh(readme.build, app, mysqlEnv());
+    expect(first.stdout.trim()).toBe("messages in user-42: 1");
+    // Again: the second turn loads the first and saves on top of it (compare-and-set).
+    const second = await sh("node src/agent.mjs", app, mysqlEnv());
+    expect(second.stdout.trim()).toBe("messages in user-42: 2");
+    const check = await run(process.execPath, ["--input-type=module", "-e", CHECK_README_THREAD], { cwd: join(app, "src"), env: env(mysqlEnv()) });
+    expect(JSON.parse(check.stdout)).toEqual({ checkpoints: 2, messages: 2, metadata: { agent: "support", user: "42" } });
+    if (!db) {
+      expect(existsSync(join(app, "data/checkpoints.db"))).toBe(true);
+      console.warn(`module copy: the MySQL part skipped (${inject("mysqlSkipReason")})`);
     }
 
-    // The same project as an ES module package: plain .ts files are modules there.
-    await run("npm", ["pkg", "set", "type=module"], { cwd: dir });
-    await writeFile(join(dir, "app.ts"), PROGRAM);
-    await run(TSC, [], { cwd: dir });
-    expect(lastLine((await node("app.js")).stdout)).toEqual(expected);
+    // A program of our own in the same CommonJS package (a .mts file)...
+    await writeFile(join(app, "src/main.mts"), PROGRAM);
+    await sh("npx tsc", app);
+    const expected = { memory: "in memory", invalid: "INVALID_INPUT", ...(db && { mysql: "in mysql", query: ["t1"] }) };
+    expect(lastLine((await sh("node src/main.mjs", app, mysqlEnv())).stdout)).toEqual(expected);
+    // ...and in an ES module package, where plain .ts files are modules.
+    await sh("npm pkg set type=module", app);
+    await writeFile(join(app, "src/app.ts"), PROGRAM);
+    await sh("npx tsc", app);
+    expect(lastLine((await sh("node src/app.js", app, mysqlEnv())).stdout)).toEqual(expected);
   });
 
-  it("langgraph/ type-checks with the same config once @langchain/* is installed", { timeout: 180_000 }, async () => {
-    await cp("checkpointer/langgraph", join(dir, "checkpointer/langgraph"), { recursive: true });
-    await install("@langchain/langgraph-checkpoint", "@langchain/core");
-    await writeFile(
-      join(dir, "graph.ts"),
-      `import { MySQLSaver } from "./checkpointer/langgraph/index.js";\nexport const saver = MySQLSaver.fromConnString("mysql://app@127.0.0.1:3306/agent");\n`,
+  it("with LangGraph: the steps as written, then the README's example and docs/langgraph.md's compile and run", { timeout: 300_000 }, async () => {
+    const { root, app } = await freshApp();
+    folders.push(root);
+    await sh(readme.steps, app);
+    await sh(choiceLine(readme.choice, /^npm install @langchain\//), app);
+    expect(existsSync(join(app, "src/checkpointer/langgraph/index.ts"))).toBe(true);
+
+    await writeFile(join(app, "src/agent.mts"), readme.example);
+    const docs = await readFile(join(REPO, "docs/langgraph.md"), "utf8");
+    const graph = /```ts\n([\s\S]*?)```/.exec(docs)?.[1];
+    if (!graph) throw new Error("docs/langgraph.md has no TypeScript example");
+    await writeFile(join(app, "src/graph.mts"), graph);
+    // The build command compiles everything, langgraph/ and the graph included.
+    const built = await sh(readme.build, app, mysqlEnv());
+    expect(built.stdout.trim()).toBe("messages in user-42: 1");
+    if (!db) return console.warn(`module copy: the LangGraph run skipped (${inject("mysqlSkipReason")})`);
+
+    // The graph stops at interrupt(), then resumes: both steps stored through MySQLSaver.
+    await sh("node src/graph.mjs", app, mysqlEnv());
+    const count = await run(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `import mysql from "mysql2/promise";
+const c = await mysql.createConnection(process.env.MYSQL_URL);
+const [rows] = await c.query("SELECT COUNT(*) AS n FROM cp_lg_checkpoints WHERE thread_id = 'order-42'");
+console.log(rows[0].n);
+await c.end();`,
+      ],
+      { cwd: app, env: env(mysqlEnv()) },
     );
-    await run(TSC, ["--noEmit"], { cwd: dir });
+    expect(Number(count.stdout)).toBeGreaterThanOrEqual(2);
   });
 });
