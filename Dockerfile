@@ -23,7 +23,7 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
-# The file checkpointer's default directory, for runs without MYSQL_URL.
+# The SQLite store's default directory (data/checkpoints.db), for runs without MYSQL_URL.
 RUN mkdir data && chown node:node data
 USER node
 EXPOSE 3000
