@@ -10,7 +10,7 @@ export interface Machine {
   memoryGiB: number;
   node: string;
   mysql: string;
-  /** The code measured: the commit, and the files outside bench/ that differ from it. */
+  /** The code measured: the commit, and the files of the module or app that differ from it. */
   code?: string;
 }
 
@@ -35,12 +35,16 @@ async function mysqlDescription(url: string): Promise<string> {
   }
 }
 
-/** `commit 1a2b3c4`, and which files outside bench/ (the code measured, not the bench) had changes not committed. */
+/** Where the measured code lives: the module, the app (its part), and what installs them. */
+const MEASURED = ["checkpointer", "app", "package.json", "package-lock.json"];
+
+/** `commit 1a2b3c4`, and which files of the measured code (not the bench, tests or docs) had changes not committed. */
 function describeCode(): string {
   try {
-    const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const commit = git("rev-parse", "--short", "HEAD");
-    const changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!BENCHMARKS.md")
+    const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const commit = git("rev-parse", "--short", "HEAD").trim();
+    // Porcelain lines are "XY path": the status letters may start with a space, so no trim before slicing.
+    const changed = git("status", "--porcelain", "--untracked-files=no", "--", ...MEASURED)
       .split("\n")
       .filter(Boolean)
       .map((line) => line.slice(3));
