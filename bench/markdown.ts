@@ -26,6 +26,10 @@ export interface RunOutput {
   targets: Target[];
 }
 
+/** The order parts appear in, as run.ts runs them; a part not listed goes last. */
+const PART_ORDER = ["ops", "peers", "app", "scale", "long", "sqlite", "storage", "cluster"];
+const rank = (name: string) => (PART_ORDER.includes(name) ? PART_ORDER.indexOf(name) : PART_ORDER.length);
+
 const when = (run: RunOutput) => `${run.startedAt.slice(0, 16).replace("T", " ")} UTC`;
 
 function machineLines(m: Machine): string[] {
@@ -38,9 +42,10 @@ function machineLines(m: Machine): string[] {
 }
 
 function generated(runs: RunOutput[]): string {
-  // Each part from the last run that has it, in the order the runs first list them.
-  const parts = new Map<string, { part: PartResult; run: RunOutput }>();
-  for (const run of runs) for (const [name, part] of Object.entries(run.parts)) parts.set(name, { part, run });
+  // Each part from the last run that has it, in the order run.ts runs them.
+  const latest = new Map<string, { part: PartResult; run: RunOutput }>();
+  for (const run of runs) for (const [name, part] of Object.entries(run.parts)) latest.set(name, { part, run });
+  const parts = new Map([...latest].sort(([a], [b]) => rank(a) - rank(b)));
   const used = runs.filter((run) => [...parts.values()].some((p) => p.run === run));
   const lines = [BEGIN, ""];
   if (used.length === 1) {

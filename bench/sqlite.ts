@@ -358,7 +358,7 @@ function report(
         `journal_mode ${settings.journalMode}, synchronous ${settings.synchronous} (2 = FULL: a commit waits for the WAL's fsync); ${saverSettings}. ` +
         `\`${RAW}\` is the ceiling: the state's serialised bytes in one INSERT in its own transaction (BEGIN IMMEDIATE … COMMIT, as the store's save) into a table keyed (thread_id, seq), and one primary-key SELECT. ` +
         `\`${RAW_JSON}\` adds JSON.stringify / JSON.parse. \`${SQLITE_NO_SEARCH}\` is the store with \`searchText: () => ""\` (no FTS5 index work). ` +
-        `Each store save starts a thread of its own, so it stores the whole state as the INSERT does. ${SAVER} runs in a child process and is timed there ` +
+        `Each store save starts a thread of its own, so it stores the whole state as the INSERT does. ${SAVER} runs in a child process and is timed there, its prepared statements kept by SQL text (better-sqlite3 aborts when the GC finalizes one: sqlite-peer.ts) ` +
         `(put for save, getTuple for the loads: LangGraph's API, whose checkpoint wraps the same messages)` +
         `${restarts > 0 ? `; it aborted ${restarts} time(s) in better-sqlite3's statement finalizer and was restarted on the same file` : ""}. Concurrency 1, contenders in rotating order.`,
       table(
