@@ -17,11 +17,17 @@ export interface LockRow {
   /** The latest checkpoint row's token: a cached document is the base of a delta only if it matches. */
   row_token: Buffer | Uint8Array | null;
   text_root_seq: number | null;
+  /** The first row of the latest's chain (null: it is whole): where a delta of it starts reading. */
+  snapshot_seq: number | null;
   /** The seq of the checkpoint named by the statement's `checkpointId` in this thread, if any. */
   named_seq: number | null;
 }
 
-/** One row of a checkpoint's chain; `depth` 0 is the checkpoint asked for, each deeper row its base. */
+/**
+ * A row of the range a load reads: from the first row of the asked checkpoint's chain (its
+ * `snapshot_seq`, a hint that may reach further back, never less far) to the checkpoint itself
+ * (`target_seq`). The chain itself is found by following `base_seq` from the target.
+ */
 export interface ChainRow {
   seq: number;
   checkpoint_id: string;
@@ -34,12 +40,13 @@ export interface ChainRow {
   doc_crc32: number | null;
   row_token: Buffer | Uint8Array | null;
   text_root_seq: number | null;
-  depth: number;
+  target_seq: number;
 }
 
 export interface HistoryRow {
   seq: number;
   base_seq: number | null;
+  snapshot_seq: number | null;
   text_root_seq: number | null;
 }
 
@@ -93,6 +100,7 @@ export type CheckpointParams = {
   state: Buffer;
   encoding: number;
   baseSeq: number | null;
+  snapshotSeq: number | null;
   splicePrefix: number | null;
   spliceSuffix: number | null;
   docBytes: number;
@@ -133,7 +141,8 @@ export interface CheckpointStatements {
   saveThread: Statement<ThreadParams>;
   /** The thread's history as removals need it, oldest first, locked. */
   history: Statement<ThreadId, HistoryRow>;
-  storeWhole: Statement<ThreadId & { seq: number; state: Buffer; encoding: number }>;
+  /** A row stored whole, and the later rows whose chains started before it reading from it on (`oldRoot`: its chain's first row). */
+  storeWhole: Statement<ThreadId & { seq: number; state: Buffer; encoding: number; oldRoot: number | null }>;
   indexWhole: Statement<ThreadId & { seq: number; searchText: string }>;
   moveTextRoot: Statement<ThreadId & { from: number; to: number; after: number; upTo: number }>;
   deleteRange: Statement<ThreadId & { first: number; last: number }>;
@@ -179,10 +188,11 @@ export interface CheckpointStatements {
 
 /** The checkpoint table's columns, in the order of `insertCheckpoint`'s values and of copies. */
 export const CHECKPOINT_COLUMNS =
-  "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, encoding, base_seq, splice_prefix, splice_suffix, doc_bytes, doc_crc32, row_token, search_text, text_root_seq";
+  "thread_id, seq, checkpoint_id, parent_checkpoint_id, created_at, expires_at, metadata, state, encoding, base_seq, snapshot_seq, splice_prefix, splice_suffix, doc_bytes, doc_crc32, row_token, search_text, text_root_seq";
 export const THREAD_COLUMNS = "thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index";
-/** What a load reads of each row of a chain (`c`, and `chain.depth`). */
-export const CHAIN_COLUMNS = "c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, chain.depth";
+/** What a load reads: the rows `c` from the chain's first row to the checkpoint `x`, one primary-key range. */
+export const CHAIN_COLUMNS = "c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, x.seq AS target_seq";
+export const CHAIN_RANGE = "c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.snapshot_seq, x.seq) AND x.seq";
 /** Only rows not expired at `:now` are visible. */
 export const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
 export const NEWEST_FIRST = "ORDER BY t.updated_at DESC, t.thread_id DESC";

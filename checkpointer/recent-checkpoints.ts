@@ -38,6 +38,11 @@ export class RecentCheckpoints<Token = Buffer> {
     return entry;
   }
 
+  /** Whether the key has an entry (without making it recently used). */
+  has(threadId: string): boolean {
+    return this.#entries.has(threadId);
+  }
+
   set(threadId: string, entry: RecentCheckpoint<Token>): void {
     this.forget(threadId);
     const bytes = size(entry);

@@ -888,7 +888,7 @@ describe.each(harnesses)("checkpointer contract: $name", (harness) => {
         }
       });
 
-      it("up to and past the caps: a chain of MAX_CHAIN_DELTAS splices loads, then a snapshot starts the next; text runs too", async () => {
+      it("up to and past the caps: a chain of MAX_CHAIN_DELTAS splices loads, then a snapshot starts the next; text runs too (capped as well)", async () => {
         const cp = await make();
         // A large first state, then tiny appends: only the caps end the chain and the text run.
         let state: State = { messages: [{ role: "user", content: "x".repeat(200_000) }] };

@@ -163,7 +163,8 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     name: "named bases, checked and compressed documents",
     // Columns at the end again (instant). A v3/v4 delta's base was the row before it: the UPDATE
-    // names it, touching only those rows, and can be run again. snapshot_seq is left unused.
+    // names it, touching only those rows, and can be run again. snapshot_seq keeps its meaning
+    // (the first row of the chain): where a load starts reading; base_seq is what it follows.
     statements: (t) => [
       `ALTER TABLE \`${t.checkpoints}\`
   ADD COLUMN base_seq BIGINT UNSIGNED NULL COMMENT 'NULL: state is the whole document; else a splice of this row''s document',

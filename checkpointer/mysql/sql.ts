@@ -1,5 +1,4 @@
-import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
-import { MAX_CHAIN_DELTAS } from "../delta.js";
+import { CHAIN_COLUMNS, CHAIN_RANGE, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { sql } from "../statement.js";
 import type { TableNames } from "./schema.js";
 
@@ -15,17 +14,12 @@ export function mysqlDialect(t: TableNames): SqlDialect {
   const checkpoints = `\`${t.checkpoints}\``;
 
   /**
-   * A checkpoint's chain: the row `start` picks, then its base, its base's base… each a
-   * primary-key lookup, until a whole document. A base that is missing ends the walk early,
-   * which the engine reports as CORRUPT.
+   * A checkpoint's chain: the rows from its chain's first row to it, the checkpoint `x` that
+   * `from` and `where` pick; the engine follows each row's named base through them, so a row
+   * missing from the chain is CORRUPT, never a wrong document.
    */
-  const chain = (start: string) => `WITH RECURSIVE chain (seq, base_seq, depth) AS (
-  ${start}
-  UNION ALL
-  SELECT c.seq, c.base_seq, chain.depth + 1 FROM chain JOIN ${checkpoints} c ON c.thread_id = :threadId AND c.seq = chain.base_seq
-)
-SELECT /*+ SET_VAR(cte_max_recursion_depth = ${MAX_CHAIN_DELTAS + 1}) */ ${CHAIN_COLUMNS}
-FROM chain JOIN ${checkpoints} c ON c.thread_id = :threadId AND c.seq = chain.seq`;
+  const chain = (from: string, where: string) => `SELECT ${CHAIN_COLUMNS}
+FROM ${from} JOIN ${checkpoints} c ON ${CHAIN_RANGE} WHERE ${where} ORDER BY c.seq`;
 
   /** The page of a listing, picked from the covering index, then only its rows read (a deferred join). */
   const summaries = (where: string) => `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata FROM (
@@ -42,7 +36,7 @@ LIMIT :batch`;
   // Locks the thread row only (OF t): a locking read of the checkpoint rows would take gap locks
   // on their index, on which first saves of neighbouring new threads deadlock. Under the thread
   // row's lock no other writer changes this thread's rows.
-  const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq,
+  const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq, l.snapshot_seq,
   (SELECT n.seq FROM ${checkpoints} n WHERE n.thread_id = t.thread_id AND n.checkpoint_id = :checkpointId) AS named_seq
 FROM ${threads} t LEFT JOIN ${checkpoints} l ON l.thread_id = t.thread_id AND l.seq = t.latest_seq
 WHERE t.thread_id = :threadId FOR UPDATE OF t`;
@@ -56,16 +50,19 @@ ON DUPLICATE KEY UPDATE thread_id = n.thread_id`,
     lockThreadShared: sql(`SELECT t.latest_seq, t.next_seq FROM ${threads} t WHERE t.thread_id = :threadId AND ${VISIBLE("t")} FOR SHARE`),
     insertCheckpoint: sql(`INSERT INTO ${checkpoints} (${CHECKPOINT_COLUMNS})
 VALUES (:threadId, :seq, :checkpointId, :parentCheckpointId, :createdAt, :expiresAt, :metadata, :state, :encoding, :baseSeq,
-  :splicePrefix, :spliceSuffix, :docBytes, :docCrc32, :rowToken, :searchText, :textRootSeq)`),
+  :snapshotSeq, :splicePrefix, :spliceSuffix, :docBytes, :docCrc32, :rowToken, :searchText, :textRootSeq)`),
     // ON DUPLICATE KEY UPDATE sets every column: the row is the latest checkpoint's header.
     saveThread: sql(`INSERT INTO ${threads} (${THREAD_COLUMNS})
 VALUES (:threadId, :nextSeq, :latestSeq, :latestCheckpointId, :parentCheckpointId, :updatedAt, :expiresAt, :metadata, :metadataIndex) AS n
 ON DUPLICATE KEY UPDATE next_seq = n.next_seq, latest_seq = n.latest_seq, latest_checkpoint_id = n.latest_checkpoint_id,
   parent_checkpoint_id = n.parent_checkpoint_id, updated_at = n.updated_at, expires_at = n.expires_at, metadata = n.metadata,
   metadata_index = n.metadata_index`),
-    history: sql(`SELECT seq, base_seq, text_root_seq FROM ${checkpoints} WHERE thread_id = :threadId ORDER BY seq FOR UPDATE`),
-    storeWhole: sql(`UPDATE ${checkpoints} SET state = :state, encoding = :encoding, base_seq = NULL, splice_prefix = NULL, splice_suffix = NULL
-WHERE thread_id = :threadId AND seq = :seq`),
+    history: sql(`SELECT seq, base_seq, snapshot_seq, text_root_seq FROM ${checkpoints} WHERE thread_id = :threadId ORDER BY seq FOR UPDATE`),
+    storeWhole: sql(
+      `UPDATE ${checkpoints} SET state = :state, encoding = :encoding, base_seq = NULL, snapshot_seq = NULL, splice_prefix = NULL, splice_suffix = NULL
+WHERE thread_id = :threadId AND seq = :seq`,
+      `UPDATE ${checkpoints} SET snapshot_seq = :seq WHERE thread_id = :threadId AND snapshot_seq = :oldRoot AND seq > :seq`,
+    ),
     indexWhole: sql(`UPDATE ${checkpoints} SET search_text = :searchText, text_root_seq = NULL WHERE thread_id = :threadId AND seq = :seq`),
     moveTextRoot: sql(`UPDATE ${checkpoints} SET text_root_seq = :to
 WHERE thread_id = :threadId AND text_root_seq = :from AND seq > :after AND seq <= :upTo`),
@@ -89,11 +86,10 @@ WHERE thread_id = :threadId AND seq <= :upTo AND (created_at < :cutoff OR expire
   AND seq < (SELECT latest_seq FROM ${threads} WHERE thread_id = :threadId) ORDER BY seq`),
 
     loadLatest: sql(
-      chain(`SELECT x.seq, x.base_seq, 0 FROM ${threads} t JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
-  WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
+      chain(`${threads} t JOIN ${checkpoints} x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq`, `t.thread_id = :threadId AND ${VISIBLE("t")}`),
     ),
-    loadById: sql(chain(`SELECT x.seq, x.base_seq, 0 FROM ${checkpoints} x WHERE x.thread_id = :threadId AND x.checkpoint_id = :checkpointId AND ${VISIBLE("x")}`)),
-    loadBySeq: sql(chain(`SELECT x.seq, x.base_seq, 0 FROM ${checkpoints} x WHERE x.thread_id = :threadId AND x.seq = :seq`)),
+    loadById: sql(chain(`${checkpoints} x`, `x.thread_id = :threadId AND x.checkpoint_id = :checkpointId AND ${VISIBLE("x")}`)),
+    loadBySeq: sql(chain(`${checkpoints} x`, "x.thread_id = :threadId AND x.seq = :seq")),
     textRun: sql(`SELECT c.search_text
 FROM ${checkpoints} x JOIN ${checkpoints} c ON c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
 WHERE x.thread_id = :threadId AND x.seq = :seq ORDER BY c.seq`),

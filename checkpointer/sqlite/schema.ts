@@ -37,6 +37,7 @@ export const SQLITE_MIGRATIONS: readonly string[][] = [
   state BLOB NOT NULL,
   encoding INTEGER NOT NULL,
   base_seq INTEGER,
+  snapshot_seq INTEGER,
   splice_prefix INTEGER,
   splice_suffix INTEGER,
   doc_bytes INTEGER,

@@ -1,16 +1,11 @@
-import { CHAIN_COLUMNS, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
+import { CHAIN_COLUMNS, CHAIN_RANGE, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { sql } from "../statement.js";
 
 // Times are epoch milliseconds.
 
-/** A checkpoint's chain: the row `start` picks, then its base, its base's base… until a whole document. */
-const chain = (start: string) => `WITH RECURSIVE chain (seq, base_seq, depth) AS (
-  ${start}
-  UNION ALL
-  SELECT c.seq, c.base_seq, chain.depth + 1 FROM chain JOIN checkpoints c ON c.thread_id = :threadId AND c.seq = chain.base_seq
-)
-SELECT ${CHAIN_COLUMNS}
-FROM chain JOIN checkpoints c ON c.thread_id = :threadId AND c.seq = chain.seq`;
+/** A checkpoint's chain: the rows from its chain's first row to it (as on MySQL). */
+const chain = (from: string, where: string) => `SELECT ${CHAIN_COLUMNS}
+FROM ${from} JOIN checkpoints c ON ${CHAIN_RANGE} WHERE ${where} ORDER BY c.seq`;
 
 const summaries = (where: string) => `SELECT t.thread_id, t.latest_checkpoint_id AS checkpoint_id, t.updated_at, t.metadata
 FROM threads t WHERE ${where} AND ${VISIBLE("t")} ${ORDER} LIMIT :limit`;
@@ -27,7 +22,7 @@ const reindexMetadata = [
 
 /** The storage engine's statements in SQLite's SQL, over the tables of sqlite/schema.ts. */
 // The whole database is locked for writing from BEGIN IMMEDIATE on: no row locks to take.
-const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq,
+const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq, l.snapshot_seq,
   (SELECT n.seq FROM checkpoints n WHERE n.thread_id = t.thread_id AND n.checkpoint_id = :checkpointId) AS named_seq
 FROM threads t LEFT JOIN checkpoints l ON l.thread_id = t.thread_id AND l.seq = t.latest_seq
 WHERE t.thread_id = :threadId`;
@@ -40,7 +35,7 @@ export const sqliteDialect: SqlDialect = {
     insertCheckpoint: sql(
       `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
 VALUES (:threadId, :seq, :checkpointId, :parentCheckpointId, :createdAt, :expiresAt, :metadata, :state, :encoding, :baseSeq,
-  :splicePrefix, :spliceSuffix, :docBytes, :docCrc32, :rowToken, :searchText, :textRootSeq)`,
+  :snapshotSeq, :splicePrefix, :spliceSuffix, :docBytes, :docCrc32, :rowToken, :searchText, :textRootSeq)`,
       indexSeqs("thread_id = :threadId AND seq = :seq"),
     ),
     saveThread: sql(
@@ -51,9 +46,12 @@ ON CONFLICT (thread_id) DO UPDATE SET next_seq = excluded.next_seq, latest_seq =
   updated_at = excluded.updated_at, expires_at = excluded.expires_at, metadata = excluded.metadata, metadata_index = excluded.metadata_index`,
       ...reindexMetadata,
     ),
-    history: sql("SELECT seq, base_seq, text_root_seq FROM checkpoints WHERE thread_id = :threadId ORDER BY seq"),
-    storeWhole: sql(`UPDATE checkpoints SET state = :state, encoding = :encoding, base_seq = NULL, splice_prefix = NULL, splice_suffix = NULL
-WHERE thread_id = :threadId AND seq = :seq`),
+    history: sql("SELECT seq, base_seq, snapshot_seq, text_root_seq FROM checkpoints WHERE thread_id = :threadId ORDER BY seq"),
+    storeWhole: sql(
+      `UPDATE checkpoints SET state = :state, encoding = :encoding, base_seq = NULL, snapshot_seq = NULL, splice_prefix = NULL, splice_suffix = NULL
+WHERE thread_id = :threadId AND seq = :seq`,
+      "UPDATE checkpoints SET snapshot_seq = :seq WHERE thread_id = :threadId AND snapshot_seq = :oldRoot AND seq > :seq",
+    ),
     indexWhole: sql(
       unindexSeqs("thread_id = :threadId AND seq = :seq"),
       "UPDATE checkpoints SET search_text = :searchText, text_root_seq = NULL WHERE thread_id = :threadId AND seq = :seq",
@@ -87,12 +85,9 @@ FROM checkpoints WHERE thread_id = :sourceThreadId AND seq <= :lastSeq`,
 WHERE thread_id = :threadId AND seq <= :upTo AND (created_at < :cutoff OR expires_at <= :now)
   AND seq < (SELECT latest_seq FROM threads WHERE thread_id = :threadId) ORDER BY seq`),
 
-    loadLatest: sql(
-      chain(`SELECT x.seq, x.base_seq, 0 FROM threads t JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq
-  WHERE t.thread_id = :threadId AND ${VISIBLE("t")}`),
-    ),
-    loadById: sql(chain(`SELECT x.seq, x.base_seq, 0 FROM checkpoints x WHERE x.thread_id = :threadId AND x.checkpoint_id = :checkpointId AND ${VISIBLE("x")}`)),
-    loadBySeq: sql(chain("SELECT x.seq, x.base_seq, 0 FROM checkpoints x WHERE x.thread_id = :threadId AND x.seq = :seq")),
+    loadLatest: sql(chain("threads t JOIN checkpoints x ON x.thread_id = t.thread_id AND x.seq = t.latest_seq", `t.thread_id = :threadId AND ${VISIBLE("t")}`)),
+    loadById: sql(chain("checkpoints x", `x.thread_id = :threadId AND x.checkpoint_id = :checkpointId AND ${VISIBLE("x")}`)),
+    loadBySeq: sql(chain("checkpoints x", "x.thread_id = :threadId AND x.seq = :seq")),
     textRun: sql(`SELECT c.search_text
 FROM checkpoints x JOIN checkpoints c ON c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.text_root_seq, x.seq) AND x.seq
 WHERE x.thread_id = :threadId AND x.seq = :seq ORDER BY c.seq`),
