@@ -178,6 +178,8 @@ export interface CheckpointStatements {
 
 /** A database's SQL for the engine: its statements and how it phrases a full-text query. */
 export interface SqlDialect {
+  /** The database, as the diagnostics channels name it (`db.system.name`). */
+  name: "mysql" | "sqlite";
   statements: CheckpointStatements;
   /** The full-text query for these words (lower-case letters, digits and `_`), in the database's own syntax. */
   searchQuery(terms: readonly string[]): string;
