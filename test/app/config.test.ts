@@ -37,6 +37,7 @@ describe("loadConfig", () => {
     const config = loadConfig({
       PORT: "8080",
       HOST: "0.0.0.0",
+      METRICS_PORT: "9464",
       MYSQL_URL: "mysql://app@db:3306/agent?create-tables=false",
       MYSQL_PASSWORD: "s3cret",
       OPENAI_API_KEY: "sk-test",
@@ -58,6 +59,7 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       port: 8080,
       host: "0.0.0.0",
+      metricsPort: 9464,
       checkpointer: "mysql",
       openai: { apiKey: "sk-test", baseURL: "http://localhost:11434/v1", model: "llama3.2" },
       logLevel: "debug",
@@ -67,6 +69,7 @@ describe("loadConfig", () => {
       maxIterations: 4,
       checkpointEveryNIterations: 2,
       maxStreamsPerTenant: 3,
+      maxSearchesPerTenant: 4,
       headersTimeoutMs: 2000,
       requestTimeoutMs: 4000,
       keepAliveTimeoutMs: 6000,
