@@ -28,7 +28,7 @@ function copyProject(): string {
 async function servesApiAndPage(root: string, command: string, args: string[]) {
   const app = await startAppProcess(command, args, { cwd: root, env: cleanEnv({ PORT: "0", NODE_ENV: "production" }), detached: true });
   try {
-    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ status: "ok", checkpointer: "file" });
+    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ status: "ok", checkpointer: "sqlite" });
     expect(await (await fetch(`${app.url}/`)).text()).toContain("<title>Agent chat</title>");
     expect(await (await fetch(`${app.url}/app.js`)).text()).toContain("/threads");
   } finally {
