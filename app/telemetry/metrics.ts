@@ -1,7 +1,9 @@
 // Metrics in Prometheus's text format on their own port (METRICS_PORT), never on the API's. Made
 // with OpenTelemetry's metrics SDK and its Prometheus exporter: both come with @opentelemetry/sdk-node
 // already, so they add no package, and OpenTelemetry's names become Prometheus's by the exporter's
-// standard rules (`gen_ai.client.operation.duration`, unit s → `gen_ai_client_operation_duration_seconds`).
+// rules (dots become underscores). Its version here adds no unit suffix: views add Prometheus's
+// `_seconds` and `_bytes`, so `gen_ai.client.operation.duration` (unit s) is scraped as
+// `gen_ai_client_operation_duration_seconds`; the instruments keep the conventions' names.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
@@ -28,7 +30,11 @@ const BYTES = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 1677
  */
 export async function startMetrics(options: { port: number; host: string; pool?: () => { used: number; idle: number } | undefined }): Promise<Metrics> {
   const exporter = new PrometheusExporter({ preventServerStart: true });
-  const provider = new MeterProvider({ readers: [exporter] });
+  const views = [
+    ...["gen_ai.client.operation.duration", "http.server.request.duration", "checkpointer.operation.duration"].map((name) => ({ instrumentName: name, name: `${name}.seconds` })),
+    { instrumentName: "checkpointer.written", name: "checkpointer.written.bytes" },
+  ];
+  const provider = new MeterProvider({ readers: [exporter], views });
   const meter = provider.getMeter(TRACER_NAME);
   setGenAiInstruments({
     operationDuration: meter.createHistogram("gen_ai.client.operation.duration", {
