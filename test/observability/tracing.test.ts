@@ -2,6 +2,11 @@
 // to a real receiver in this process (support/otlp-receiver.ts): the span tree of a turn with a
 // tool call, a streamed turn, opt-in message content, log lines with trace ids, and 100 concurrent
 // turns each in one trace with no span orphaned.
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { APP_MAIN, cleanEnv, REPO, startAppProcess, type AppProcess } from "../app/support/app-process.js";
 import { sayStreaming } from "../app/support/event-stream.js";
@@ -207,6 +212,50 @@ describe.skipIf(!rootUrl)("message content in spans, when the operator opts in",
       await app.exited;
       await receiver.close();
       await db.drop();
+    }
+  });
+});
+
+describe("a model call that fails, traced", () => {
+  it("marks the chat span and the turn with error.type and an error status (OpenAI-compatible provider answering 400)", async () => {
+    const provider = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "no such model", type: "invalid_request_error" } })));
+    });
+    await new Promise<void>((done) => provider.listen(0, "127.0.0.1", done));
+    const receiver = await startOtlpReceiver();
+    const dataDir = mkdtempSync(join(tmpdir(), "otel-sqlite-"));
+    const app = await startAppProcess(...APP_MAIN, {
+      cwd: REPO,
+      env: cleanEnv({
+        PORT: "0",
+        DATA_DIR: dataDir,
+        OPENAI_API_KEY: "sk-test",
+        OPENAI_BASE_URL: `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`,
+        MODEL: "gpt-test",
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_BSP_SCHEDULE_DELAY: "50",
+        OTEL_METRICS_EXPORTER: "none",
+        OTEL_LOGS_EXPORTER: "none",
+      }),
+    });
+    try {
+      expect((await say(app.url, "broken", "hello")).status).toBe(502);
+      const spans = turnOf(await receiver.waitFor((all) => complete(all, "broken")), "broken");
+      const chat = spans.find((s) => s.name === "chat gpt-test")!;
+      expect(chat.attributes).toMatchObject({ "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test", "error.type": "ModelError" });
+      expect(chat.status.code).toBe(2); // ERROR
+      const agent = spans.find((s) => s.name === "invoke_agent assistant")!;
+      expect(agent.attributes["error.type"]).toBe("ModelError");
+      // The store still traced the turn's read, in SQLite.
+      expect(spans.find((s) => s.name === "checkpointer getMetadata")!.attributes["checkpointer.store"]).toBe("sqlite");
+    } finally {
+      app.child.kill("SIGTERM");
+      await app.exited;
+      await receiver.close();
+      await new Promise((done) => provider.close(done));
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
