@@ -47,6 +47,8 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = {
 export interface AppConfig extends AppSettings {
   port: number;
   host: string;
+  /** Where Prometheus scrapes `/metrics` (on `host`); undefined turns metrics off. */
+  metricsPort: number | undefined;
   /**
    * Where conversations are stored, as a `getCheckpointer` spec: `mysql` when `MYSQL_URL` is set
    * (the module reads it, with `MYSQL_PASSWORD` or `MYSQL_PASSWORD_FILE`), else `sqlite:<DATA_DIR>/checkpoints.db`.
@@ -71,6 +73,7 @@ const ApiKeys = z.preprocess(
 const EnvSchema = z.object({
   PORT: integer(0, 65535, 3000),
   HOST: optional(z.string()).default("127.0.0.1"),
+  METRICS_PORT: optional(z.coerce.number().int().min(0).max(65535)),
   // Parsed and checked by the checkpointer module (MySQLConfig.fromEnv), the one owner of these three.
   MYSQL_URL: optional(z.string()),
   MYSQL_PASSWORD: optional(z.string()),
@@ -129,6 +132,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.METRICS_PORT,
     checkpointer: e.MYSQL_URL ? "mysql" : `sqlite:${join(e.DATA_DIR, "checkpoints.db")}`,
     openai: { apiKey: e.OPENAI_API_KEY, baseURL: e.OPENAI_BASE_URL, model: e.MODEL },
     logLevel: e.LOG_LEVEL,

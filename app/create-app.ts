@@ -11,6 +11,7 @@ import { ApiError, errorHandler, notFound } from "./http/errors.js";
 import { healthRoute, isApiPath, threadRoutes } from "./http/routes.js";
 import { TenantSlots } from "./http/tenant-slots.js";
 import type { Model } from "./models/model.js";
+import { recordHttpRequest } from "./telemetry/http.js";
 import { calculatorTool } from "./tools/calculator.js";
 import { currentTimeTool } from "./tools/current-time.js";
 import { Toolbox, type Tool } from "./tools/tool.js";
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): Express {
     const started = process.hrtime.bigint();
     res.on("finish", () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      recordHttpRequest(req.method, (req.route as { path?: string } | undefined)?.path, res.statusCode, ms / 1000);
       // Compose probes /healthz every few seconds: keep that out of the info log.
       const level = req.path === "/healthz" ? "debug" : "info";
       const { tenant } = res.locals;

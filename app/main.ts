@@ -15,7 +15,16 @@ if (tooOld) {
 const startedBy = process.ppid;
 
 const { default: dotenv } = await import("dotenv");
+// A real environment variable wins over the same name in .env. Read before tracing starts: the
+// OTEL_* variables may be in .env.
+dotenv.config({ quiet: true });
+// Tracing starts before express and mysql2 are loaded, which its instrumentations patch as they
+// load; without the OTEL_* variables that ask for it (telemetry/settings.ts), OpenTelemetry's SDK
+// is not even loaded.
+const { tracingRequested } = await import("./telemetry/settings.js");
+const tracing = tracingRequested(process.env) ? await (await import("./telemetry/tracing.js")).startTracing(process.env) : undefined;
 const { pino } = await import("pino");
+const { traceFields } = await import("./telemetry/log-fields.js");
 const { ConfigError, loadConfig } = await import("./config.js");
 const { createApp } = await import("./create-app.js");
 const { shutdown, startServer } = await import("./lifecycle.js");
@@ -24,6 +33,14 @@ const { OpenAIModel } = await import("./models/openai.js");
 const { watchParent } = await import("./parent-watch.js");
 const { checkStore, storeLocation } = await import("./store-check.js");
 const { openStore } = await import("./store.js");
+const { BackendCheckpointer, MySQLBackend } = await import("../checkpointer/index.js");
+const { setTimeout: sleep } = await import("node:timers/promises");
+
+/** The MySQL pool's connections, for metrics; undefined for SQLite. */
+function poolOf(checkpointer: unknown): (() => { used: number; idle: number } | undefined) | undefined {
+  const backend = checkpointer instanceof BackendCheckpointer ? checkpointer.backend : undefined;
+  return backend instanceof MySQLBackend ? () => backend.database.poolConnections() : undefined;
+}
 
 function chooseModel(openai: AppConfig["openai"]): Model {
   if (!openai.apiKey) return new DemoModel();
@@ -31,8 +48,6 @@ function chooseModel(openai: AppConfig["openai"]): Model {
 }
 
 async function main(): Promise<void> {
-  // A real environment variable wins over the same name in .env.
-  dotenv.config({ quiet: true });
   let config: AppConfig;
   try {
     config = loadConfig();
@@ -43,7 +58,8 @@ async function main(): Promise<void> {
   }
   // Synchronous writes to stdout: pino's default (asynchronous) stream flushes at exit in a loop
   // that retries a broken pipe forever, so an app whose log reader had gone never exited.
-  const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true }));
+  // Traced, a line logged inside a request carries its trace_id and span_id.
+  const logger = pino({ level: config.logLevel, ...(tracing && { mixin: traceFields }) }, pino.destination({ dest: 1, sync: true }));
   const store = openStore(config, logger);
   // Not awaited: the server starts meanwhile, and the outcome is logged within a few seconds.
   void checkStore(store.checkpointer, storeLocation(store.checkpointer, config.checkpointer), logger);
@@ -58,6 +74,12 @@ async function main(): Promise<void> {
   if (config.apiKeys.length > 0) logger.info({ keys: config.apiKeys.length }, "API keys: each key sees its own threads only");
   else logger.warn("no API_KEYS: anyone who can reach the port can read and write every conversation");
   const running = await startServer(app, config.port, config.host, config);
+  const metrics =
+    config.metricsPort === undefined
+      ? undefined
+      : await (await import("./telemetry/metrics.js")).startMetrics({ port: config.metricsPort, host: config.host, pool: poolOf(store.checkpointer) });
+  if (metrics) logger.info({ url: metrics.url }, "metrics");
+  if (tracing) logger.info("tracing: exporting spans as the OTEL_* variables say");
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals | "parent exited") => {
@@ -67,17 +89,23 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight requests");
-    shutdown(running, () => store.checkpointer.close(), config.shutdownTimeoutMs, logger).then(
-      (clean) => {
-        logger.info({ clean }, "shutdown complete");
-        // Exit even if a timed-out connection attempt would keep the event loop alive.
-        process.exit(clean ? 0 : 1);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    shutdown(running, () => store.checkpointer.close(), config.shutdownTimeoutMs, logger)
+      .then(async (clean) => {
+        // The last spans are exported, within a second, before the process goes.
+        await Promise.race([Promise.all([metrics?.close(), tracing?.shutdown()]), sleep(1000)]).catch(() => {});
+        return clean;
+      })
+      .then(
+        (clean) => {
+          logger.info({ clean }, "shutdown complete");
+          // Exit even if a timed-out connection attempt would keep the event loop alive.
+          process.exit(clean ? 0 : 1);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);

@@ -28,17 +28,22 @@ function memory(pid: number): { peakMiB: number; rssMiB: number } | undefined {
 }
 
 /** Starts the app as `node --import tsx app/main.ts` (the pid is the app's own) and waits for /healthz. */
-export async function startApp(mysqlUrl: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+export async function startApp(
+  mysqlUrl: string,
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const port = await freePort();
   const url = new URL(mysqlUrl);
   url.searchParams.set("table-prefix", "app_");
   const child = spawn(process.execPath, ["--import", "tsx", ENTRY], {
+    cwd: options.cwd,
     // Empty values also keep a developer's .env (a real model, API keys) out of the measurement.
     env: {
       ...process.env,
       MYSQL_URL: url.toString(),
       ...{ MYSQL_PASSWORD: "", MYSQL_PASSWORD_FILE: "", OPENAI_API_KEY: "", API_KEYS: "" },
       ...{ PORT: String(port), HOST: "127.0.0.1", RATE_LIMIT_PER_MINUTE: "0" },
+      ...options.env,
     },
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,app,scale,long,sqlite,storage,cluster]`: every part (but cluster) in one run,
+// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,app,scale,long,sqlite,storage,tracing,cluster]`: every part (but cluster) in one run,
 // on a fresh database of the MySQL server in MYSQL_URL (dropped at the end). Prints tables,
 // writes bench/results/<time>.json, and with --write-md the generated part of BENCHMARKS.md.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,6 +14,7 @@ import { runPeers } from "./peers.js";
 import { runScale } from "./scale.js";
 import { runSqlite } from "./sqlite.js";
 import { runStorage } from "./storage.js";
+import { runTracing } from "./tracing.js";
 import { table, times } from "./stats.js";
 
 const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
@@ -24,6 +25,7 @@ const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
   long: runLongConversation,
   sqlite: runSqlite,
   storage: runStorage,
+  tracing: runTracing,
   cluster: runCluster,
 };
 // It starts a private InnoDB Cluster (root, about two minutes): only when --only names it.

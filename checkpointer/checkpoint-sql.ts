@@ -204,6 +204,8 @@ export const IN_RANGE = "t.thread_id >= :prefix AND (:prefixEnd IS NULL OR t.thr
 
 /** A database's SQL for the engine: its statements and how it phrases a full-text query. */
 export interface SqlDialect {
+  /** The database, as the diagnostics channels name it (`db.system.name`). */
+  name: "mysql" | "sqlite";
   statements: CheckpointStatements;
   /** The full-text query for these words (lower-case letters, digits and `_`), in the database's own syntax. */
   searchQuery(terms: readonly string[]): string;

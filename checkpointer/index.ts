@@ -38,3 +38,9 @@ export {
   type CheckpointerFactory,
   type CheckpointerSpecOptions,
 } from "./registry.js";
+export {
+  CHECKPOINTER_OPERATIONS,
+  checkpointerChannel,
+  type CheckpointerOperation,
+  type CheckpointerOperationMessage,
+} from "./diagnostics.js";

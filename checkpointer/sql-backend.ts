@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { allCapabilities, canonicalJson, compareCodePoints, conflict, metadataMatches, savedBefore, vacuumCutoff } from "./backend-shared.js";
 import type { ChainRow, CheckpointStatements, LockRow, SqlDialect, StoredJson, StoredTime, SummaryRow } from "./checkpoint-sql.js";
+import { traced, type CheckpointerOperation, type CheckpointerOperationMessage } from "./diagnostics.js";
 import { appendedText, deltaOf, joinTexts, MAX_CHAIN_DELTAS, snapshotChain, type Chain } from "./delta.js";
 import { CheckpointerError } from "./errors.js";
 import { RecentCheckpoints, type RecentCheckpoint } from "./recent-checkpoints.js";
@@ -80,7 +81,11 @@ export class SqlBackend implements StorageBackend {
     this.capabilities = allCapabilities(options.persistent);
   }
 
-  async save(write: CheckpointWrite): Promise<void> {
+  save(write: CheckpointWrite): Promise<void> {
+    return traced(this.#message("save", write.threadId, write.checkpointId), (message) => this.#save(write, message));
+  }
+
+  async #save(write: CheckpointWrite, message: CheckpointerOperationMessage): Promise<void> {
     const { threadId, checkpointId } = write;
     const now = this.#now();
     const document = Buffer.from(write.document, "utf8");
@@ -102,12 +107,16 @@ export class SqlBackend implements StorageBackend {
       const lock = claimed && claimed.latest_seq > 0 ? claimed : undefined;
       // Before the compare-and-set: a retried save's parent is no longer the latest.
       if (lock && lock.named_seq !== null) {
+        Object.assign(message, { kind: "none", bytesWritten: 0 });
         await this.#savedBefore(tx, write, lock.named_seq);
         return undefined;
       }
       const live = lock !== undefined && !expired(lock.expires_at, now);
       const parent = live ? lock.latest_checkpoint_id : null;
-      if (write.parentCheckpointId !== undefined && write.parentCheckpointId !== parent) throw conflict(threadId, write.parentCheckpointId, parent);
+      if (write.parentCheckpointId !== undefined && write.parentCheckpointId !== parent) {
+        message.conflict = true;
+        throw conflict(threadId, write.parentCheckpointId, parent);
+      }
       // Seqs are never reused while the thread row lives: an expired thread's old rows stay until vacuumed.
       const seq = claimed?.next_seq ?? 1;
       const onBase = live && base !== undefined && isPosition(base, lock);
@@ -116,6 +125,7 @@ export class SqlBackend implements StorageBackend {
       const stored = onBase && spliced ? spliced : (whole ?? wholeOf(document));
       const searchText = textRoot === null ? write.text : appended!;
       this.#checkSize(stored.data.length + Buffer.byteLength(searchText) + Buffer.byteLength(metadata));
+      Object.assign(message, { kind: stored.splice ? "delta" : "snapshot", bytesWritten: stored.data.length, chainLength: stored.chain.deltas });
       await tx.run(this.#sql.insertCheckpoint, {
         threadId,
         seq,
@@ -188,13 +198,19 @@ export class SqlBackend implements StorageBackend {
     }
   }
 
-  async load(threadId: string, checkpointId?: string): Promise<string | null> {
+  load(threadId: string, checkpointId?: string): Promise<string | null> {
+    return traced(this.#message("load", threadId, checkpointId), (message) => this.#load(threadId, checkpointId, message));
+  }
+
+  async #load(threadId: string, checkpointId: string | undefined, message: CheckpointerOperationMessage): Promise<string | null> {
     const now = this.#date();
     const rows = await (checkpointId === undefined
       ? this.#db.select(this.#sql.loadLatest, { threadId, now })
       : this.#db.select(this.#sql.loadById, { threadId, checkpointId, now }));
     if (rows.length === 0) return null;
     const { document, chain, target } = this.#assemble(rows, threadId);
+    message.checkpointId = target.checkpoint_id;
+    message.chainLength = chain.deltas;
     // What this process last loaded is the base of its next save's delta (rows from before v3 have no token).
     const cached = this.#recent.get(threadId);
     if (target.row_token !== null && !(cached?.id === target.checkpoint_id && cached.token.rowToken.equals(target.row_token))) {
@@ -220,11 +236,19 @@ export class SqlBackend implements StorageBackend {
     return { ...assemble(pieces, what), target };
   }
 
-  async listCheckpoints(threadId: string, limit: number): Promise<string[]> {
+  listCheckpoints(threadId: string, limit: number): Promise<string[]> {
+    return traced(this.#message("listCheckpoints", threadId, undefined), () => this.#listCheckpoints(threadId, limit));
+  }
+
+  async #listCheckpoints(threadId: string, limit: number): Promise<string[]> {
     return (await this.#db.select(this.#sql.listCheckpoints, { threadId, now: this.#date(), limit })).map((r) => r.checkpoint_id);
   }
 
-  async delete(threadId: string, checkpointId?: string): Promise<boolean> {
+  delete(threadId: string, checkpointId?: string): Promise<boolean> {
+    return traced(this.#message("delete", threadId, checkpointId), () => this.#delete(threadId, checkpointId));
+  }
+
+  async #delete(threadId: string, checkpointId: string | undefined): Promise<boolean> {
     this.#recent.forget(threadId);
     return this.#db.transaction(async (tx) => {
       if (checkpointId === undefined) return (await tx.run(this.#sql.deleteThread, { threadId })) > 0;
@@ -235,7 +259,11 @@ export class SqlBackend implements StorageBackend {
     });
   }
 
-  async exists(threadId: string, checkpointId?: string): Promise<boolean> {
+  exists(threadId: string, checkpointId?: string): Promise<boolean> {
+    return traced(this.#message("exists", threadId, checkpointId), () => this.#exists(threadId, checkpointId));
+  }
+
+  async #exists(threadId: string, checkpointId: string | undefined): Promise<boolean> {
     const now = this.#date();
     const rows = await (checkpointId === undefined
       ? this.#db.select(this.#sql.threadExists, { threadId, now })
@@ -243,11 +271,19 @@ export class SqlBackend implements StorageBackend {
     return rows.length > 0;
   }
 
-  async listThreads(options: ThreadPage): Promise<string[]> {
+  listThreads(options: ThreadPage): Promise<string[]> {
+    return traced(this.#message("listThreads", undefined, undefined), () => this.#listThreads(options));
+  }
+
+  async #listThreads(options: ThreadPage): Promise<string[]> {
     return (await this.#page(options)).map((r) => r.thread_id);
   }
 
-  async getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null> {
+  getMetadata(threadId: string, checkpointId?: string): Promise<CheckpointInfo | null> {
+    return traced(this.#message("getMetadata", threadId, checkpointId), () => this.#getMetadata(threadId, checkpointId));
+  }
+
+  async #getMetadata(threadId: string, checkpointId: string | undefined): Promise<CheckpointInfo | null> {
     const now = this.#date();
     const [row] = await (checkpointId === undefined
       ? this.#db.select(this.#sql.infoLatest, { threadId, now })
@@ -262,13 +298,21 @@ export class SqlBackend implements StorageBackend {
     };
   }
 
-  async queryByMetadata(key: string, value: JsonValue, limit: number): Promise<ThreadSummary[]> {
+  queryByMetadata(key: string, value: JsonValue, limit: number): Promise<ThreadSummary[]> {
+    return traced(this.#message("queryByMetadata", undefined, undefined), () => this.#queryByMetadata(key, value, limit));
+  }
+
+  async #queryByMetadata(key: string, value: JsonValue, limit: number): Promise<ThreadSummary[]> {
     const rows = await this.#db.select(this.#sql.queryByMetadata, { pairHash: metadataPairHash(key, value), now: this.#date(), limit });
     // The index matches a 128-bit hash; the value itself is compared so equality stays exact.
     return rows.map(summary).filter((s) => metadataMatches(s.metadata, key, value));
   }
 
-  async listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]> {
+  listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]> {
+    return traced(this.#message("listWithMetadata", undefined, undefined), () => this.#listWithMetadata(options));
+  }
+
+  async #listWithMetadata(options: ThreadPage): Promise<ThreadSummary[]> {
     return (await this.#page(options)).map(summary);
   }
 
@@ -280,7 +324,11 @@ export class SqlBackend implements StorageBackend {
     return this.#db.select(this.#sql.listThreadsAfter, { ...listing, cursor, cursorAt: position.updated_at });
   }
 
-  async vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
+  vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
+    return traced(this.#message("vacuum", undefined, undefined), () => this.#vacuum(options));
+  }
+
+  async #vacuum(options: { olderThanDays: number; keepLast: number }): Promise<number> {
     const now = this.#date();
     const cutoff = new Date(vacuumCutoff(now.getTime(), options.olderThanDays));
     let deleted = 0;
@@ -311,7 +359,11 @@ export class SqlBackend implements StorageBackend {
     return deleted;
   }
 
-  async copyThread(sourceThreadId: string, destThreadId: string, upTo?: string): Promise<boolean> {
+  copyThread(sourceThreadId: string, destThreadId: string, upTo?: string): Promise<boolean> {
+    return traced(this.#message("copyThread", sourceThreadId, upTo), () => this.#copyThread(sourceThreadId, destThreadId, upTo));
+  }
+
+  async #copyThread(sourceThreadId: string, destThreadId: string, upTo: string | undefined): Promise<boolean> {
     this.#recent.forget(destThreadId);
     return this.#db.transaction(async (tx) => {
       const [source] = await tx.select(this.#sql.lockThreadShared, { threadId: sourceThreadId, now: this.#date() });
@@ -341,7 +393,11 @@ export class SqlBackend implements StorageBackend {
    * the query's words occur in the thread's text, so it depends on that text alone, never on what
    * other threads (other tenants) hold, as the databases' own relevance does.
    */
-  async search(query: string, limit: number, prefix: string): Promise<SearchHit[]> {
+  search(query: string, limit: number, prefix: string): Promise<SearchHit[]> {
+    return traced(this.#message("search", undefined, undefined), () => this.#search(query, limit, prefix));
+  }
+
+  async #search(query: string, limit: number, prefix: string): Promise<SearchHit[]> {
     const terms = queryTerms(query).slice(0, MAX_SEARCH_TERMS);
     if (terms.length === 0) return [];
     const now = this.#date();
@@ -440,6 +496,10 @@ export class SqlBackend implements StorageBackend {
       });
     }
     return deleted;
+  }
+
+  #message(operation: CheckpointerOperation, threadId: string | undefined, checkpointId: string | undefined): CheckpointerOperationMessage {
+    return { operation, store: this.#dialect.name, threadId, checkpointId };
   }
 
   #date(): Date {

@@ -25,7 +25,8 @@ describe.skipIf(!mysqlUrl || skipPeers)("npm run bench -- --quick", () => {
     const results = JSON.parse(readFileSync(file!, "utf8"));
     rmSync(file!);
     expect(results.quick).toBe(true);
-    expect(Object.keys(results.parts)).toEqual(["ops", "peers", "app", "scale", "long", "sqlite", "storage"]);
+    expect(Object.keys(results.parts)).toEqual(["ops", "peers", "app", "scale", "long", "sqlite", "storage", "tracing"]);
+    expect(results.parts.tracing.data.exports).toBeGreaterThan(0);
     expect(results.parts.long.data.stored.rows).toBe(results.parts.long.data.turns);
     expect(results.parts.ops.data.rows.length).toBeGreaterThan(0);
     expect(results.parts.scale.data.rows.length).toBeGreaterThan(0);

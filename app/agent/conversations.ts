@@ -10,6 +10,7 @@ import {
   type Metadata,
   type SearchHit,
 } from "../../checkpointer/index.js";
+import { agentSpan } from "../telemetry/genai.js";
 import { KeyedQueue } from "./keyed-queue.js";
 import { runTurn, type Agent, type TurnObserver } from "./loop.js";
 import { emptyState, type AgentState } from "./state.js";
@@ -116,7 +117,7 @@ export class Conversations {
    */
   send(tenant: string, threadId: string, content: string, observer?: TurnObserver): Promise<{ checkpointId: string; reply: string }> {
     const id = storageId(tenant, threadId);
-    return this.#scoped(tenant, () => this.#queue.run(id, () => this.#sendWithRetries(id, content, observer)));
+    return agentSpan(threadId, () => this.#scoped(tenant, () => this.#queue.run(id, () => this.#sendWithRetries(id, content, observer))));
   }
 
   /** The thread's latest checkpoint, or the named one; null when either does not exist. */

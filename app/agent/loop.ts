@@ -1,4 +1,5 @@
 import type { Model } from "../models/model.js";
+import { chatSpan, toolSpan } from "../telemetry/genai.js";
 import type { Toolbox } from "../tools/tool.js";
 import type { AgentState } from "./state.js";
 import { truncate } from "./truncate.js";
@@ -58,9 +59,9 @@ export async function runTurn(
   state.metadata.title ??= truncate(content.replace(/\s+/g, " ").trim(), TITLE_CHARS);
 
   for (let step = 1; step <= agent.maxIterations; step++) {
-    const reply = await agent.model.complete(
-      { system: agent.systemPrompt, messages: state.messages, tools: agent.toolbox.specs },
-      observer && { signal: observer.signal, onToken: observer.onToken },
+    const request = { system: agent.systemPrompt, messages: state.messages, tools: agent.toolbox.specs };
+    const reply = await chatSpan(agent.model, observer !== undefined, request, () =>
+      agent.model.complete(request, observer && { signal: observer.signal, onToken: observer.onToken }),
     );
     state.iteration++;
     if (reply.toolCalls.length === 0) {
@@ -69,7 +70,7 @@ export async function runTurn(
     }
     state.messages.push({ role: "assistant", content: reply.content, toolCalls: reply.toolCalls });
     for (const call of reply.toolCalls) {
-      const result = agent.toolbox.call(call.name, call.arguments);
+      const result = toolSpan(call, () => agent.toolbox.call(call.name, call.arguments));
       state.messages.push({ role: "tool", toolCallId: call.id, name: call.name, content: result });
       observer?.onTool({ name: call.name, arguments: call.arguments, result });
     }

@@ -83,6 +83,11 @@ export class DemoModel implements Model {
   async complete(request: ModelRequest, { signal, onToken }: CompleteOptions = {}): Promise<ModelReply> {
     signal?.throwIfAborted();
     const reply = this.#answer(request);
+    // A demo has no tokenizer: about four characters a token, so traces and metrics have numbers.
+    const chars = request.system.length + request.messages.reduce((n, m) => n + m.content.length, 0);
+    reply.usage = { inputTokens: Math.ceil(chars / 4), outputTokens: Math.ceil(reply.content.length / 4) };
+    reply.finishReason = reply.toolCalls.length > 0 ? "tool_calls" : "stop";
+    reply.responseModel = "demo";
     if (onToken && reply.content !== "") {
       // Word by word, each with the whitespace after it, so the pieces add up to the reply.
       for (const piece of reply.content.split(/(?<=\s)(?=\S)/)) {

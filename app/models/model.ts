@@ -17,6 +17,12 @@ export interface ModelRequest {
 export interface ModelReply {
   content: string;
   toolCalls: ToolCall[];
+  /** Tokens read and written, when the provider reports them (traces and metrics show them). */
+  usage?: { inputTokens: number; outputTokens: number } | undefined;
+  /** Why the model stopped (`stop`, `tool_calls`, `length`, …), when the provider says. */
+  finishReason?: string | undefined;
+  /** The model that answered, when the provider names it (it may differ from the one asked for). */
+  responseModel?: string | undefined;
 }
 
 /** How a caller follows one model call as it happens. */

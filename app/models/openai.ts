@@ -69,6 +69,9 @@ export class OpenAIModel implements Model {
         toolCalls: (message.tool_calls ?? []).flatMap((c) =>
           c.type === "function" ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
         ),
+        usage: completion.usage && { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens },
+        finishReason: completion.choices[0]?.finish_reason,
+        responseModel: completion.model,
       };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
@@ -80,12 +83,20 @@ export class OpenAIModel implements Model {
 
   /** Adds up the chunks of a streamed completion: text as it comes, tool calls by their index. */
   async #stream(body: ChatCompletionCreateParamsBase, onToken: (text: string) => void, signal: AbortSignal | undefined): Promise<ModelReply> {
-    const stream = await this.#client.chat.completions.create({ ...body, stream: true }, { signal });
+    const stream = await this.#client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal });
     let content = "";
+    let usage: ModelReply["usage"];
+    let finishReason: string | undefined;
+    let responseModel: string | undefined;
     const calls: { id: string; name: string; arguments: string }[] = [];
     let chunks = 0;
     for await (const chunk of stream) {
       chunks++;
+      responseModel ||= chunk.model;
+      // With include_usage, the last chunk carries the usage and no choices.
+      if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+      finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
+      if (chunk.choices.length === 0) continue;
       const delta = chunk.choices[0]?.delta;
       if (delta?.content) {
         content += delta.content;
@@ -99,6 +110,6 @@ export class OpenAIModel implements Model {
       }
     }
     if (chunks === 0) throw new ModelError(`${this.name} returned no choices`);
-    return { content, toolCalls: calls.filter(Boolean) };
+    return { content, toolCalls: calls.filter(Boolean), usage, finishReason, responseModel };
   }
 }

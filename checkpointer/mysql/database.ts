@@ -42,6 +42,18 @@ export class MySQLDatabase implements SqlDatabase {
     return this.#pool;
   }
 
+  /**
+   * The pool's connections now, without creating the pool: `used` (lent to a query or
+   * transaction) and `idle`; undefined before the first query and after `close()`. Read from
+   * mysql2's pool, for metrics.
+   */
+  poolConnections(): { used: number; idle: number } | undefined {
+    const core = (this.#pool as unknown as { pool?: { _allConnections?: { length: number }; _freeConnections?: { length: number } } } | undefined)?.pool;
+    const all = core?._allConnections?.length;
+    const free = core?._freeConnections?.length;
+    return all === undefined || free === undefined ? undefined : { used: all - free, idle: free };
+  }
+
   /** The server's `max_allowed_packet` in bytes, once `ensureSchema()` has run. */
   get statementLimit(): { bytes: number; setting: string } | undefined {
     return this.#maxAllowedPacket === undefined ? undefined : { bytes: this.#maxAllowedPacket, setting: "MySQL's max_allowed_packet" };
@@ -69,7 +81,7 @@ export class MySQLDatabase implements SqlDatabase {
   async select<P extends Params, R>(statement: Statement<P, R>, params: P): Promise<R[]> {
     await this.ensureSchema();
     try {
-      return await new ConnectionRunner(this.pool).select(statement, params);
+      return await this.#onConnection((runner) => runner.select(statement, params));
     } catch (error) {
       throw toCheckpointerError(error, this.#maxAllowedPacket);
     }
@@ -78,9 +90,24 @@ export class MySQLDatabase implements SqlDatabase {
   async run<P extends Params>(statement: Statement<P, never>, params: P): Promise<number> {
     await this.ensureSchema();
     try {
-      return await new ConnectionRunner(this.pool).run(statement, params);
+      return await this.#onConnection((runner) => runner.run(statement, params));
     } catch (error) {
       throw toCheckpointerError(error, this.#maxAllowedPacket);
+    }
+  }
+
+  /**
+   * One statement on a connection taken from the pool for it. Taken here, not by `pool.execute`:
+   * mysql2's pool starts a queued request from the callback of another request's connection, so
+   * the statement would run in that request's async context (AsyncLocalStorage), and whatever
+   * follows the caller by it (a trace's spans) would see the wrong caller. An await keeps the caller's.
+   */
+  async #onConnection<T>(work: (runner: ConnectionRunner) => Promise<T>): Promise<T> {
+    const conn = await this.pool.getConnection();
+    try {
+      return await work(new ConnectionRunner(conn));
+    } finally {
+      conn.release();
     }
   }
 

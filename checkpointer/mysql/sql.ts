@@ -134,5 +134,5 @@ UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <
     deadCheckpoints: sql(`(${deadHistory("created", "c.created_at < :cutoff")}) UNION (${deadHistory("expires", "c.expires_at <= :now")}) LIMIT :batch`),
   };
   // NATURAL LANGUAGE MODE reads no operators: the words, space-separated, match any of them.
-  return { statements, searchQuery: (terms) => terms.join(" ") };
+  return { name: "mysql", statements, searchQuery: (terms) => terms.join(" ") };
 }

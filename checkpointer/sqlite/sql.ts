@@ -28,6 +28,7 @@ FROM threads t LEFT JOIN checkpoints l ON l.thread_id = t.thread_id AND l.seq = 
 WHERE t.thread_id = :threadId`;
 
 export const sqliteDialect: SqlDialect = {
+  name: "sqlite",
   statements: {
     lockThread: sql(lockThread),
     claimThread: sql(lockThread),

@@ -207,7 +207,8 @@ describe("OpenAIModel against a fake chat-completions server", () => {
   it("works without tools too (plain chat-completions)", async () => {
     const model = new OpenAIModel({ apiKey: "k", baseURL, model: "fake-model", maxRetries: 0 });
     const reply = await model.complete({ system: "s", messages: [{ role: "user", content: "hi" }], tools: [] });
-    expect(reply).toEqual({ content: "echo: hi", toolCalls: [] });
+    // With the usage, finish reason and model the provider reported, for traces and metrics.
+    expect(reply).toEqual({ content: "echo: hi", toolCalls: [], usage: { inputTokens: 1, outputTokens: 1 }, finishReason: "stop", responseModel: "fake-model" });
     expect(fake.requests.at(-1)!.body).not.toHaveProperty("tools");
   });
 });
