@@ -34,7 +34,8 @@ export async function startApp(
 ): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const port = await freePort();
   const url = new URL(mysqlUrl);
-  url.searchParams.set("table-prefix", "app_");
+  // Tables of their own, unless the caller named them (the tracing part gives each variant its own).
+  if (!url.searchParams.has("table-prefix")) url.searchParams.set("table-prefix", "app_");
   const child = spawn(process.execPath, ["--import", "tsx", ENTRY], {
     cwd: options.cwd,
     // Empty values also keep a developer's .env (a real model, API keys) out of the measurement.

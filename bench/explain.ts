@@ -1,4 +1,4 @@
-// Index-use checks: each SELECT an operation really sends through the checkpointer's pool is
+// Index-use checks: each SELECT an operation really sends on the checkpointer's pooled connections is
 // explained (EXPLAIN FORMAT=TREE, same parameters) just before it runs, so the plan is the one
 // for the data the query meets.
 import mysql from "mysql2/promise";
@@ -21,10 +21,9 @@ export async function explainOperation(cp: MySQLCheckpointer<unknown>, url: stri
   await cp.backend.ensureSchema();
   const conn = await mysql.createConnection(url);
   const pool = cp.backend.database.pool;
-  const execute = pool.execute.bind(pool);
   const plans: Plan[] = [];
   const seen = new Set<string>();
-  pool.execute = (async (query: Query, params: unknown) => {
+  const explained = async (query: Query, params: unknown) => {
     const text = typeof query === "string" ? query : query.sql;
     if (/^[\s(]*(SELECT|WITH)\b/i.test(text) && !seen.has(text)) {
       seen.add(text);
@@ -33,14 +32,30 @@ export async function explainOperation(cp: MySQLCheckpointer<unknown>, url: stri
       const plan = String(rows[0]!.EXPLAIN);
       plans.push({ operation, plan, fullScan: FULL_SCAN.test(plan) });
     }
-    return execute(query as never, params as never);
-  }) as typeof pool.execute;
+  };
+  // The module runs each statement on a connection it takes from the pool (getConnection), so
+  // the hook wraps the execute() of every connection the pool lends while `op` runs.
+  const getConnection = pool.getConnection.bind(pool);
+  const wrapped = new Map<mysql.PoolConnection, mysql.PoolConnection["execute"]>();
+  pool.getConnection = (async () => {
+    const lent = await getConnection();
+    if (!wrapped.has(lent)) {
+      const execute = lent.execute.bind(lent);
+      wrapped.set(lent, lent.execute);
+      lent.execute = (async (query: Query, params: unknown) => {
+        await explained(query, params);
+        return execute(query as never, params as never);
+      }) as typeof lent.execute;
+    }
+    return lent;
+  }) as typeof pool.getConnection;
   try {
     await op();
-    if (plans.length === 0) throw new Error(`explain: ${operation} ran no SELECT through the pool's execute(); the hook no longer sees the module's statements`);
+    if (plans.length === 0) throw new Error(`explain: ${operation} ran no SELECT on a pooled connection; the hook no longer sees the module's statements`);
     return plans;
   } finally {
-    pool.execute = execute;
+    pool.getConnection = getConnection;
+    for (const [lent, execute] of wrapped) lent.execute = execute;
     await conn.end();
   }
 }

@@ -17,7 +17,8 @@ export interface LockRow {
   /** The latest checkpoint row's token: a cached document is the base of a delta only if it matches. */
   row_token: Buffer | Uint8Array | null;
   text_root_seq: number | null;
-  /** The first row of the latest's chain (null: it is whole): where a delta of it starts reading. */
+  /** The latest row's base (null: it is whole) and the first row of its chain. */
+  base_seq: number | null;
   snapshot_seq: number | null;
   /** The seq of the checkpoint named by the statement's `checkpointId` in this thread, if any. */
   named_seq: number | null;
@@ -192,7 +193,9 @@ export const CHECKPOINT_COLUMNS =
 export const THREAD_COLUMNS = "thread_id, next_seq, latest_seq, latest_checkpoint_id, parent_checkpoint_id, updated_at, expires_at, metadata, metadata_index";
 /** What a load reads: the rows `c` from the chain's first row to the checkpoint `x`, one primary-key range. */
 export const CHAIN_COLUMNS = "c.seq, c.checkpoint_id, c.base_seq, c.splice_prefix, c.splice_suffix, c.state, c.encoding, c.doc_bytes, c.doc_crc32, c.row_token, c.text_root_seq, x.seq AS target_seq";
-export const CHAIN_RANGE = "c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.snapshot_seq, x.seq) AND x.seq";
+/** A delta without the hint (none should lack it) reads from the thread's first row: slower, never wrong. */
+export const CHAIN_RANGE =
+  "c.thread_id = x.thread_id AND c.seq BETWEEN COALESCE(x.snapshot_seq, CASE WHEN x.base_seq IS NULL THEN x.seq ELSE 0 END) AND x.seq";
 /** Only rows not expired at `:now` are visible. */
 export const VISIBLE = (alias: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > :now)`;
 export const NEWEST_FIRST = "ORDER BY t.updated_at DESC, t.thread_id DESC";

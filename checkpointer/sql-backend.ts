@@ -137,7 +137,7 @@ export class SqlBackend implements StorageBackend {
         state: stored.data,
         encoding: stored.encoding,
         baseSeq: stored.splice ? lock!.latest_seq : null,
-        snapshotSeq: stored.splice ? (lock!.snapshot_seq ?? lock!.latest_seq) : null,
+        snapshotSeq: stored.splice ? chainStart(lock!) : null,
         splicePrefix: stored.splice?.prefix ?? null,
         spliceSuffix: stored.splice?.suffix ?? null,
         docBytes: check.bytes,
@@ -510,6 +510,12 @@ export class SqlBackend implements StorageBackend {
     return this.#ttlMs === null ? null : new Date(now + this.#ttlMs);
   }
 }
+
+/**
+ * Where a delta of the locked latest row starts reading: the latest itself when it is whole, else
+ * its chain's first row; 0 (the thread's first row) for a delta without that hint.
+ */
+const chainStart = (latest: LockRow) => (latest.base_seq === null ? latest.latest_seq : (latest.snapshot_seq ?? 0));
 
 /** A document stored whole: compressed when that is smaller, a chain of its own. */
 const wholeOf = (document: Buffer) => ({ ...encode(document), splice: null, chain: snapshotChain(document.length) });

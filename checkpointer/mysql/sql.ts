@@ -36,7 +36,7 @@ LIMIT :batch`;
   // Locks the thread row only (OF t): a locking read of the checkpoint rows would take gap locks
   // on their index, on which first saves of neighbouring new threads deadlock. Under the thread
   // row's lock no other writer changes this thread's rows.
-  const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq, l.snapshot_seq,
+  const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq, l.base_seq, l.snapshot_seq,
   (SELECT n.seq FROM ${checkpoints} n WHERE n.thread_id = t.thread_id AND n.checkpoint_id = :checkpointId) AS named_seq
 FROM ${threads} t LEFT JOIN ${checkpoints} l ON l.thread_id = t.thread_id AND l.seq = t.latest_seq
 WHERE t.thread_id = :threadId FOR UPDATE OF t`;

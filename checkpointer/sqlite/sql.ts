@@ -22,7 +22,7 @@ const reindexMetadata = [
 
 /** The storage engine's statements in SQLite's SQL, over the tables of sqlite/schema.ts. */
 // The whole database is locked for writing from BEGIN IMMEDIATE on: no row locks to take.
-const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq, l.snapshot_seq,
+const lockThread = `SELECT t.next_seq, t.latest_seq, t.latest_checkpoint_id, t.expires_at, l.row_token, l.text_root_seq, l.base_seq, l.snapshot_seq,
   (SELECT n.seq FROM checkpoints n WHERE n.thread_id = t.thread_id AND n.checkpoint_id = :checkpointId) AS named_seq
 FROM threads t LEFT JOIN checkpoints l ON l.thread_id = t.thread_id AND l.seq = t.latest_seq
 WHERE t.thread_id = :threadId`;

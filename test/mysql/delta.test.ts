@@ -239,4 +239,12 @@ describe.skipIf(!rootUrl)("delta checkpoints (MySQL)", () => {
       await old.drop();
     }
   });
+  it("loads a chain whose rows lack the snapshot_seq hint, and the deltas saved after it, by reading from the thread's first row", async () => {
+    const cp = open();
+    const saved = await converse(cp, "hintless", 6);
+    await admin.query("UPDATE cp_checkpoints SET snapshot_seq = NULL WHERE thread_id = 'hintless'");
+    await expectAllLoad("hintless", saved);
+    const more = await converse(open(), "hintless", 3, 6);
+    await expectAllLoad("hintless", new Map([...saved, ...more]));
+  });
 });
