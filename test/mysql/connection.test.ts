@@ -4,18 +4,10 @@ import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { CheckpointerError, mysqlCheckpointer, MySQLConfig } from "../../checkpointer/index.js";
 import { freshDatabase } from "../support/databases.js";
+import { caught } from "../support/caught.js";
 
 const rootUrl = inject("mysqlUrl");
 const SECRET = `S3cret-${randomBytes(6).toString("hex")}`;
-
-async function caught(promise: Promise<unknown>): Promise<CheckpointerError> {
-  const error = await promise.then(
-    () => new Error("expected a failure"),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CheckpointerError);
-  return error as CheckpointerError;
-}
 
 describe("MySQL connections without a server", () => {
   it("fail fast with UNAVAILABLE when nothing listens", async () => {

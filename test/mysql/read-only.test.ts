@@ -8,24 +8,16 @@ import mysql from "mysql2/promise";
 import { pino } from "pino";
 import type { StartedTestContainer } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { CheckpointerError, mysqlCheckpointer } from "../../checkpointer/index.js";
+import { mysqlCheckpointer } from "../../checkpointer/index.js";
 import type { AgentState } from "../../app/agent/state.js";
 import { say, startTestApp } from "../app/support/in-process-app.js";
 import { HookedModel } from "../app/support/models.js";
 import { ciSetting, isCI } from "../support/ci.js";
+import { caught } from "../support/caught.js";
 
 const docker = inject("dockerAvailable");
 if (!docker && isCI()) throw new Error(`${ciSetting()}, yet no Docker engine answers for the read-only MySQL test`);
 if (!docker) console.warn('[read-only] skipping: no Docker engine answers (eval "$(scripts/local-docker.sh start)" starts one)');
-
-async function caught(promise: Promise<unknown>): Promise<CheckpointerError> {
-  const error = await promise.then(
-    () => new Error("expected a failure"),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CheckpointerError);
-  return error as CheckpointerError;
-}
 
 describe.skipIf(!docker)("a MySQL server that turns read-only (a container of the test's own)", () => {
   let container: StartedTestContainer;
