@@ -17,6 +17,12 @@ export interface AppSettings {
   maxStreamsPerTenant: number;
   /** Searches in flight at once per API key (per server without API keys); more get 429. */
   maxSearchesPerTenant: number;
+  /** Turns running at once per API key (everyone at once without keys) in one process; more get 429. */
+  maxTurnsPerTenant: number;
+  /** A turn's lease: a replica that dies mid-turn has its turn ended as INTERRUPTED this long after. */
+  turnLeaseMs: number;
+  /** How long a finished turn's events are kept for clients that resume it. */
+  turnEventsRetentionMs: number;
   // The HTTP server's own limits, applied by `startServer` (lifecycle.ts); docs/http-limits.md.
   /** A request's headers must have arrived within this; a new connection that sends nothing is closed then too. */
   headersTimeoutMs: number;
@@ -37,6 +43,9 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = {
   checkpointEveryNIterations: 0,
   maxStreamsPerTenant: 10,
   maxSearchesPerTenant: 4,
+  maxTurnsPerTenant: 10,
+  turnLeaseMs: 10_000,
+  turnEventsRetentionMs: 600_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
@@ -55,6 +64,8 @@ export interface AppConfig extends AppSettings {
    */
   checkpointer: string;
   openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
+  /** The demo model's pause between the words of a streamed reply (no OPENAI_API_KEY). */
+  demoTokenDelayMs: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   shutdownTimeoutMs: number;
 }
@@ -82,6 +93,7 @@ const EnvSchema = z.object({
   OPENAI_API_KEY: optional(z.string()),
   OPENAI_BASE_URL: optional(z.url()),
   MODEL: optional(z.string()).default("gpt-4o-mini"),
+  DEMO_TOKEN_DELAY_MS: integer(0, 10_000, 10),
   API_KEYS: ApiKeys,
   LOG_LEVEL: optional(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])).default("info"),
   RATE_LIMIT_PER_MINUTE: integer(0, 1_000_000, DEFAULT_SETTINGS.rateLimitPerMinute),
@@ -90,6 +102,9 @@ const EnvSchema = z.object({
   CHECKPOINT_EVERY_N_ITERATIONS: integer(0, 100, DEFAULT_SETTINGS.checkpointEveryNIterations),
   MAX_STREAMS_PER_TENANT: integer(1, 100_000, DEFAULT_SETTINGS.maxStreamsPerTenant),
   MAX_SEARCHES_PER_TENANT: integer(1, 10_000, DEFAULT_SETTINGS.maxSearchesPerTenant),
+  MAX_TURNS_PER_TENANT: integer(1, 100_000, DEFAULT_SETTINGS.maxTurnsPerTenant),
+  TURN_LEASE_MS: integer(1_000, 600_000, DEFAULT_SETTINGS.turnLeaseMs),
+  TURN_EVENTS_RETENTION_MS: integer(0, 7 * 24 * 3_600_000, DEFAULT_SETTINGS.turnEventsRetentionMs),
   HEADERS_TIMEOUT_MS: integer(100, 600_000, DEFAULT_SETTINGS.headersTimeoutMs),
   REQUEST_TIMEOUT_MS: integer(100, 3_600_000, DEFAULT_SETTINGS.requestTimeoutMs),
   KEEP_ALIVE_TIMEOUT_MS: integer(100, 600_000, DEFAULT_SETTINGS.keepAliveTimeoutMs),
@@ -135,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsPort: e.METRICS_PORT,
     checkpointer: e.MYSQL_URL ? "mysql" : `sqlite:${join(e.DATA_DIR, "checkpoints.db")}`,
     openai: { apiKey: e.OPENAI_API_KEY, baseURL: e.OPENAI_BASE_URL, model: e.MODEL },
+    demoTokenDelayMs: e.DEMO_TOKEN_DELAY_MS,
     logLevel: e.LOG_LEVEL,
     apiKeys: [...new Set(e.API_KEYS)],
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
@@ -143,6 +159,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checkpointEveryNIterations: e.CHECKPOINT_EVERY_N_ITERATIONS,
     maxStreamsPerTenant: e.MAX_STREAMS_PER_TENANT,
     maxSearchesPerTenant: e.MAX_SEARCHES_PER_TENANT,
+    maxTurnsPerTenant: e.MAX_TURNS_PER_TENANT,
+    turnLeaseMs: e.TURN_LEASE_MS,
+    turnEventsRetentionMs: e.TURN_EVENTS_RETENTION_MS,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,

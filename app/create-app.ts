@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import express, { type Express } from "express";
 import { ipKeyGenerator, rateLimit } from "express-rate-limit";
 import { pino, type Logger } from "pino";
-import type { Checkpointer } from "../checkpointer/index.js";
+import { BackendCheckpointer, MySQLBackend, SQLiteBackend, type Checkpointer, type TurnLog } from "../checkpointer/index.js";
 import { Conversations, type RetryPolicy } from "./agent/conversations.js";
 import type { AgentState } from "./agent/state.js";
 import { DEFAULT_SETTINGS, type AppSettings } from "./config.js";
@@ -11,6 +11,7 @@ import { ApiError, errorHandler, notFound } from "./http/errors.js";
 import { healthRoute, isApiPath, threadRoutes } from "./http/routes.js";
 import { TenantSlots } from "./http/tenant-slots.js";
 import type { Model } from "./models/model.js";
+import { Turns } from "./turns/turns.js";
 import { recordHttpRequest } from "./telemetry/http.js";
 import { calculatorTool } from "./tools/calculator.js";
 import { currentTimeTool } from "./tools/current-time.js";
@@ -44,7 +45,7 @@ const PUBLIC_DIR = fileURLToPath(new URL("./public/", import.meta.url));
  * The HTTP app: JSON API, chat page and health check over one checkpointer and one model.
  * No listening, no signals, no environment: `main.ts` does those, tests call this directly.
  */
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps): Express & { turns: Turns } {
   const options = { ...DEFAULT_OPTIONS, ...deps.options };
   const logger = deps.logger ?? pino({ level: "silent" });
   const conversations = new Conversations({
@@ -95,9 +96,39 @@ export function createApp(deps: AppDeps): Express {
   app.use(requireApiKey);
   // Not strict: a body of `null` or `42` is then refused by the route's schema, which says what it expected.
   app.use(express.json({ limit: options.bodyLimit, strict: false }));
+  const turns = new Turns({
+    log: turnLogOf(deps.checkpointer),
+    conversations,
+    logger,
+    settings: { leaseMs: options.turnLeaseMs, retentionMs: options.turnEventsRetentionMs, maxTurnsPerTenant: options.maxTurnsPerTenant },
+  });
+  sweepTurns(turns, options.turnEventsRetentionMs, logger);
   const slots = { streams: new TenantSlots(options.maxStreamsPerTenant), searches: new TenantSlots(options.maxSearchesPerTenant) };
-  app.use(threadRoutes(conversations, logger, slots));
+  app.use(threadRoutes(conversations, turns, slots));
   app.use(notFound);
   app.use(errorHandler(logger));
-  return app;
+  return Object.assign(app, { turns });
+}
+
+/** The turn log in the checkpointer's own database (MySQL or SQLite): where turns' events are kept for every replica. */
+function turnLogOf(checkpointer: Checkpointer<AgentState>): TurnLog {
+  const backend = checkpointer instanceof BackendCheckpointer ? checkpointer.backend : undefined;
+  if (backend instanceof MySQLBackend || backend instanceof SQLiteBackend) return backend.turnLog;
+  throw new TypeError("the app needs a MySQL or SQLite checkpointer (MemoryCheckpointer, SQLiteCheckpointer, mysqlCheckpointer): turns are kept in its database");
+}
+
+/**
+ * Ends turns of replicas that died and deletes expired events and keys, now and then (every
+ * replica does it: the deletes are idempotent). The timer does not keep the process alive.
+ */
+function sweepTurns(turns: Turns, retentionMs: number, logger: Logger): void {
+  const everyMs = Math.max(1_000, Math.min(60_000, retentionMs));
+  const sweep = () => {
+    turns.sweep().then(
+      (swept) => logger.debug(swept, "turn log swept"),
+      (error: unknown) => logger.warn({ err: error }, "sweeping the turn log failed"),
+    );
+  };
+  // Jittered, so replicas started together do not sweep together.
+  setInterval(sweep, everyMs * (0.75 + Math.random() / 2)).unref();
 }

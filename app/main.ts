@@ -42,8 +42,8 @@ function poolOf(checkpointer: unknown): (() => { used: number; idle: number } | 
   return backend instanceof MySQLBackend ? () => backend.database.poolConnections() : undefined;
 }
 
-function chooseModel(openai: AppConfig["openai"]): Model {
-  if (!openai.apiKey) return new DemoModel();
+function chooseModel(openai: AppConfig["openai"], demoTokenDelayMs: number): Model {
+  if (!openai.apiKey) return new DemoModel({ tokenDelayMs: demoTokenDelayMs });
   return new OpenAIModel({ apiKey: openai.apiKey, baseURL: openai.baseURL, model: openai.model });
 }
 
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const store = openStore(config, logger);
   // Not awaited: the server starts meanwhile, and the outcome is logged within a few seconds.
   void checkStore(store.checkpointer, storeLocation(store.checkpointer, config.checkpointer), logger);
-  const model = chooseModel(config.openai);
+  const model = chooseModel(config.openai, config.demoTokenDelayMs);
   logger.info(
     { model: model.name, baseURL: config.openai.apiKey ? config.openai.baseURL : undefined },
     config.openai.apiKey ? "model" : "no OPENAI_API_KEY: using the offline demo model",
@@ -89,7 +89,12 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight requests");
-    shutdown(running, () => store.checkpointer.close(), config.shutdownTimeoutMs, logger)
+    // Turns outlive their requests: they get the shutdown's time to end before the store closes.
+    const closeStore = async () => {
+      await app.turns.drain(AbortSignal.timeout(config.shutdownTimeoutMs));
+      await store.checkpointer.close();
+    };
+    shutdown(running, closeStore, config.shutdownTimeoutMs, logger)
       .then(async (clean) => {
         // The last spans are exported, within a second, before the process goes.
         await Promise.race([Promise.all([metrics?.close(), tracing?.shutdown()]), sleep(1000)]).catch(() => {});

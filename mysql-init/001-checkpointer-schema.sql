@@ -108,3 +108,36 @@ ALTER TABLE `cp_lg_blobs`
   ADD COLUMN doc_crc32 INT UNSIGNED NULL COMMENT 'CRC-32 of that value',
   ADD COLUMN encoding TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0: data as is; 1: raw DEFLATE';
 INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (5, 'named bases, checked and compressed documents');
+
+-- v6: turn log: turns, their events, idempotency keys
+CREATE TABLE IF NOT EXISTS `cp_turns` (
+  turn_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  thread_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL,
+  status VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'running, done or failed',
+  last_id INT UNSIGNED NOT NULL COMMENT 'the last event id given out',
+  lease_until BIGINT NOT NULL COMMENT 'the producer renews it while it runs',
+  cancel_requested TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  outcome MEDIUMTEXT NULL COMMENT 'the final event, as JSON',
+  created_at BIGINT NOT NULL,
+  ended_at BIGINT NULL,
+  PRIMARY KEY (turn_id),
+  KEY turns_open (status, lease_until),
+  KEY turns_ended (ended_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+CREATE TABLE IF NOT EXISTS `cp_turn_events` (
+  turn_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  first_id INT UNSIGNED NOT NULL,
+  last_id INT UNSIGNED NOT NULL,
+  events MEDIUMTEXT NOT NULL COMMENT 'a batch of events, as a JSON array',
+  PRIMARY KEY (turn_id, first_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+CREATE TABLE IF NOT EXISTS `cp_turn_keys` (
+  key_hash VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'SHA-256 of the tenant and the client''s key',
+  fingerprint VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'SHA-256 of the request the key was first used with',
+  turn_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'the key''s latest turn',
+  checkpoint_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'the id every turn of the key saves under',
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (key_hash),
+  KEY turn_keys_created (created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin;
+INSERT IGNORE INTO `cp_schema_migrations` (version, name) VALUES (6, 'turn log: turns, their events, idempotency keys');

@@ -32,7 +32,7 @@ const TENANT = new RegExp(`^(?:[0-9a-f]{${TENANT_ID_CHARS}})?$`);
 export const MAX_THREAD_ID_CHARS = MAX_ID_CHARS - TENANT_ID_CHARS - 1;
 
 /** A client's thread id as stored: `<tenant>:<threadId>`, or unchanged for the tenant "". */
-function storageId(tenant: string, threadId: string): string {
+export function storageId(tenant: string, threadId: string): string {
   if (!TENANT.test(tenant)) throw new Error("invalid tenant id");
   return tenant === "" ? threadId : `${tenant}:${threadId}`;
 }
@@ -114,10 +114,30 @@ export class Conversations {
    * Runs one user turn and returns the assistant's reply and the checkpoint that holds it. An
    * `observer` follows it as it runs (streaming): its turn is saved once, at the end, and not at
    * all once its signal is aborted.
+   *
+   * With `checkpointId`, the turn is saved under that id, and when the thread already has a
+   * checkpoint of that id (an earlier run of the same request saved it, then its process died)
+   * the turn is not run again: its stored reply is returned (and given to the observer whole).
    */
-  send(tenant: string, threadId: string, content: string, observer?: TurnObserver): Promise<{ checkpointId: string; reply: string }> {
+  send(
+    tenant: string,
+    threadId: string,
+    content: string,
+    observer?: TurnObserver,
+    checkpointId?: string,
+  ): Promise<{ checkpointId: string; reply: string }> {
     const id = storageId(tenant, threadId);
-    return agentSpan(threadId, () => this.#scoped(tenant, () => this.#queue.run(id, () => this.#sendWithRetries(id, content, observer))));
+    return agentSpan(threadId, () =>
+      this.#scoped(tenant, () =>
+        this.#queue.run(id, async () => {
+          const saved = checkpointId === undefined ? null : await this.#whileUnavailable(id, () => this.#checkpointer.load(id, checkpointId));
+          if (saved === null) return this.#sendWithRetries(id, content, observer, checkpointId);
+          const reply = saved.messages.findLast((m) => m.role === "assistant")?.content ?? "";
+          observer?.onToken(reply);
+          return { checkpointId: checkpointId!, reply };
+        }),
+      ),
+    );
   }
 
   /** The thread's latest checkpoint, or the named one; null when either does not exist. */
@@ -255,7 +275,7 @@ export class Conversations {
     throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
   }
 
-  async #sendWithRetries(threadId: string, content: string, observer?: TurnObserver): Promise<{ checkpointId: string; reply: string }> {
+  async #sendWithRetries(threadId: string, content: string, observer?: TurnObserver, checkpointId?: string): Promise<{ checkpointId: string; reply: string }> {
     for (let attempt = 1; ; attempt++) {
       const latest = await this.#whileUnavailable(threadId, () => this.#get(threadId));
       let parent = latest?.checkpointId ?? null;
@@ -270,7 +290,7 @@ export class Conversations {
       try {
         const { state, reply } = await runTurn(this.#agent, latest?.state ?? emptyState(), content, checkpoint, observer);
         observer?.signal.throwIfAborted();
-        return { checkpointId: await this.#save(threadId, state, parent, "turn"), reply };
+        return { checkpointId: await this.#save(threadId, state, parent, "turn", checkpointId), reply };
       } catch (error) {
         // Once part of this turn is stored, running it again would repeat the user's message; once
         // it was streamed, running it again would send its tokens twice.
@@ -283,7 +303,7 @@ export class Conversations {
     }
   }
 
-  #save(threadId: string, state: AgentState, parent: string | null, step: "turn" | "iteration"): Promise<string> {
+  #save(threadId: string, state: AgentState, parent: string | null, step: "turn" | "iteration", id?: string): Promise<string> {
     const metadata: Metadata = {
       title: state.metadata.title ?? "",
       messages: state.messages.length,
@@ -292,7 +312,7 @@ export class Conversations {
       step,
     };
     // One id for every try: a retry of a save that did commit is then taken as done (see the contract).
-    const checkpointId = randomUUID();
+    const checkpointId = id ?? randomUUID();
     return this.#whileUnavailable(threadId, () => this.#checkpointer.save(state, threadId, { checkpointId, parentCheckpointId: parent, metadata }));
   }
 

@@ -1,7 +1,5 @@
 import type { Request, Response } from "express";
-import type { Logger } from "pino";
-import type { TurnObserver } from "../agent/loop.js";
-import { errorResponse } from "./errors.js";
+import type { TurnEvent } from "../../checkpointer/index.js";
 
 /** True when the client asks for server-sent events rather than JSON (`Accept: text/event-stream`). */
 export function wantsEventStream(req: Request): boolean {
@@ -9,28 +7,27 @@ export function wantsEventStream(req: Request): boolean {
 }
 
 /**
- * Answers with server-sent events while `run` works: `token` and `tool` events from the observer
- * it is given, then `done` with what it returned, or `error` with `{ error: { code, message } }`.
- * A client that hangs up aborts the observer's signal, which cancels the work; nothing more is sent.
+ * Answers with server-sent events, each with its `id:` (what `Last-Event-ID` names when the client
+ * reconnects), until `events` ends. A client that hangs up aborts `gone`, which stops the reading
+ * only: the turn goes on.
  */
-export async function streamEvents(req: Request, res: Response, logger: Logger, run: (observer: TurnObserver) => Promise<object>): Promise<void> {
+export async function sendEvents(res: Response, gone: AbortSignal, events: AsyncIterable<TurnEvent>, headers: Record<string, string> = {}): Promise<void> {
+  res.status(200);
+  res.set({ "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...headers });
+  res.flushHeaders();
+  // JSON text has no raw line breaks, so each event's data is one `data:` line.
+  for await (const { id, event, data } of events) {
+    if (gone.aborted) break;
+    res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+  res.end();
+}
+
+/** A signal that aborts when the client hangs up before the answer is complete. */
+export function hangUpSignal(res: Response): AbortSignal {
   const gone = new AbortController();
   res.on("close", () => {
     if (!res.writableEnded) gone.abort(new Error("the client disconnected"));
   });
-  res.status(200);
-  res.set({ "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" });
-  res.flushHeaders();
-  // JSON text has no raw line breaks, so each event's data is one `data:` line.
-  const send = (event: string, data: object) => {
-    if (!gone.signal.aborted) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
-  try {
-    const result = await run({ signal: gone.signal, onToken: (text) => send("token", { text }), onTool: (step) => send("tool", step) });
-    send("done", result);
-  } catch (error) {
-    if (gone.signal.aborted) return; // nobody is listening, and the turn was not saved
-    send("error", errorResponse(error, req, logger).body);
-  }
-  res.end();
+  return gone.signal;
 }

@@ -2,13 +2,14 @@ import { Router } from "express";
 import type { Logger } from "pino";
 import { isCheckpointerError } from "../../checkpointer/index.js";
 import type { Conversations } from "../agent/conversations.js";
-import type { TurnObserver } from "../agent/loop.js";
 import type { Message } from "../agent/state.js";
 import { tenantOf } from "./auth.js";
 import { ApiError, methodNotAllowed, requireJsonBody, toApiError } from "./errors.js";
-import { streamEvents, wantsEventStream } from "./event-stream.js";
+import { hangUpSignal, sendEvents, wantsEventStream } from "./event-stream.js";
 import {
+  EventsQuery,
   ForkBody,
+  IdempotencyHeaders,
   ListCheckpointsQuery,
   ListThreadsQuery,
   NewThreadParams,
@@ -18,10 +19,27 @@ import {
   SendMessageBody,
   ThreadParams,
   ThreadQuery,
+  TurnParams,
 } from "./schemas.js";
+import type { Turns } from "../turns/turns.js";
 import type { TenantSlots } from "./tenant-slots.js";
 
 const HEALTH_TIMEOUT_MS = 2_000;
+
+function turnNotFound(threadId: string, turnId: string): ApiError {
+  return new ApiError(404, "NOT_FOUND", `thread ${JSON.stringify(threadId)} has no turn ${JSON.stringify(turnId)}`);
+}
+
+/** One of the tenant's event-stream slots, or the 429 that says there is none. */
+function takeStream(streams: TenantSlots, tenant: string): () => void {
+  const release = streams.take(tenant);
+  if (release) return release;
+  throw new ApiError(
+    429,
+    "TOO_MANY_STREAMS",
+    `at most ${streams.perTenant} event streams at a time per API key (per server without API keys); try again when one has finished`,
+  );
+}
 
 function threadNotFound(threadId: string): ApiError {
   return new ApiError(404, "NOT_FOUND", `thread ${JSON.stringify(threadId)} does not exist`);
@@ -73,7 +91,7 @@ export function isApiPath(path: string): boolean {
 }
 
 /** The JSON API on threads, each request within its tenant's threads (`requireApiKey` runs first). */
-export function threadRoutes(conversations: Conversations, logger: Logger, { streams, searches }: { streams: TenantSlots; searches: TenantSlots }): Router {
+export function threadRoutes(conversations: Conversations, turns: Turns, { streams, searches }: { streams: TenantSlots; searches: TenantSlots }): Router {
   const router = Router();
 
   router
@@ -111,28 +129,63 @@ export function threadRoutes(conversations: Conversations, logger: Logger, { str
       const { threadId } = parse(NewThreadParams, req.params, "path");
       parse(NoQuery, req.query, "query");
       const { content } = parse(SendMessageBody, req.body, "body");
+      const { "idempotency-key": key } = parse(IdempotencyHeaders, req.headers, "header");
       const tenant = tenantOf(res);
-      const turn = async (observer?: TurnObserver) => {
-        const { checkpointId, reply } = await conversations.send(tenant, threadId, content, observer);
-        return { threadId, checkpointId, reply: { role: "assistant", content: reply } };
-      };
-      if (!wantsEventStream(req)) {
-        res.json(await turn());
-        return;
-      }
-      const release = streams.take(tenant);
-      if (!release) {
-        throw new ApiError(
-          429,
-          "TOO_MANY_STREAMS",
-          `at most ${streams.perTenant} event streams at a time per API key (per server without API keys); try again when one has finished`,
-        );
-      }
+      const stream = wantsEventStream(req);
+      // Taken before the turn starts: a refused stream starts no turn.
+      const release = stream ? takeStream(streams, tenant) : undefined;
       try {
-        await streamEvents(req, res, logger, turn);
+        const started = await turns.start(tenant, threadId, content, key);
+        if (started.kind === "mismatch") {
+          throw new ApiError(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another request; use a new key for a new message");
+        }
+        const replayed: Record<string, string> = started.kind === "existing" ? { "idempotent-replayed": "true" } : {};
+        const gone = hangUpSignal(res);
+        if (stream) {
+          const events = await turns.events(tenant, threadId, started.turnId, 0, gone);
+          await sendEvents(res, gone, events!, { "x-turn-id": started.turnId, ...replayed });
+          return;
+        }
+        // JSON: the answer once the turn has ended; a client that hangs up meanwhile stops waiting, not the turn.
+        const outcome = await turns.outcome(tenant, threadId, started.turnId, gone);
+        if (!outcome || gone.aborted) return;
+        res.set({ "x-turn-id": started.turnId, ...replayed });
+        const { status = 500, ...body } = outcome.data as { status?: number };
+        res.status(outcome.event === "done" ? 200 : status).json(body);
+      } finally {
+        release?.();
+      }
+    })
+    .all(methodNotAllowed("POST"));
+
+  router
+    .route("/threads/:threadId/turns/:turnId/events")
+    .get(async (req, res) => {
+      const { threadId, turnId } = parse(TurnParams, req.params, "path");
+      const { lastEventId } = parse(EventsQuery, req.query, "query");
+      const { "last-event-id": lastEventIdHeader } = parse(IdempotencyHeaders, req.headers, "header");
+      const tenant = tenantOf(res);
+      const release = takeStream(streams, tenant);
+      try {
+        const gone = hangUpSignal(res);
+        const events = await turns.events(tenant, threadId, turnId, lastEventIdHeader ?? lastEventId ?? 0, gone);
+        if (!events) throw turnNotFound(threadId, turnId);
+        await sendEvents(res, gone, events, { "x-turn-id": turnId });
       } finally {
         release();
       }
+    })
+    .all(methodNotAllowed("GET"));
+
+  router
+    .route("/threads/:threadId/turns/:turnId/cancel")
+    .post(async (req, res) => {
+      const { threadId, turnId } = parse(TurnParams, req.params, "path");
+      parse(NoQuery, req.query, "query");
+      const outcome = await turns.cancel(tenantOf(res), threadId, turnId);
+      if (outcome === null) throw turnNotFound(threadId, turnId);
+      if (outcome === "ended") throw new ApiError(409, "CONFLICT", `turn ${turnId} has already ended`);
+      res.status(202).json({ turnId, status: outcome });
     })
     .all(methodNotAllowed("POST"));
 

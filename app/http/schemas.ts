@@ -48,6 +48,23 @@ const CheckpointId = text()
 export const ThreadParams = z.object({ threadId: ThreadId });
 export const NewThreadParams = z.object({ threadId: NewThreadId });
 
+/** A turn of a thread: the `turnId` its `turn` event gave. */
+export const TurnParams = z.object({ threadId: ThreadId, turnId: z.uuid("must be a turn id (a UUID)") });
+
+/** An event id (`Last-Event-ID`, `lastEventId`): a whole number, 0 for "from the start". */
+const EventId = text().regex(/^\d{1,9}$/, "must be a whole number of at most 9 digits (an event's id)").transform(Number);
+
+/** `GET …/events`: where to resume, for clients that cannot send `Last-Event-ID` (the header wins). */
+export const EventsQuery = strict({ lastEventId: EventId.optional() }, "parameter");
+
+/** `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header): visible ASCII, as a UUID or any token the client makes. */
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": text()
+    .regex(/^[\x21-\x7e]{1,255}$/, "must be 1 to 255 visible ASCII characters (a UUID, for example)")
+    .optional(),
+  "last-event-id": EventId.optional(),
+});
+
 /** `GET /threads/:id`: the latest checkpoint, or the one named (time travel). */
 export const ThreadQuery = strict({ checkpointId: CheckpointId.optional() }, "parameter");
 

@@ -1,8 +1,9 @@
 import { SqlBackend } from "../sql-backend.js";
 import type { MySQLConfig } from "./config.js";
 import { MySQLDatabase } from "./database.js";
+import { TurnLog } from "../turn-log.js";
 import type { TableNames } from "./schema.js";
-import { mysqlDialect } from "./sql.js";
+import { mysqlDialect, mysqlTurnStatements } from "./sql.js";
 
 export { metadataPairHash } from "../sql-backend.js";
 
@@ -18,11 +19,14 @@ export interface MySQLBackendOptions {
  */
 export class MySQLBackend extends SqlBackend {
   readonly database: MySQLDatabase;
+  /** Turns and their events, in the same database (the app's resumable streams). */
+  readonly turnLog: TurnLog;
 
   constructor(config: MySQLConfig | MySQLDatabase, options: MySQLBackendOptions = {}) {
     const database = config instanceof MySQLDatabase ? config : new MySQLDatabase(config);
     super(database, mysqlDialect(database.tables), { now: options.now, ttlSeconds: database.config.ttlSeconds, persistent: true });
     this.database = database;
+    this.turnLog = new TurnLog(database, mysqlTurnStatements(database.tables));
   }
 
   get config(): MySQLConfig {

@@ -10,6 +10,10 @@ export interface TableNames {
   lgCheckpoints: string;
   lgBlobs: string;
   lgWrites: string;
+  /** The turn log (turn-log.ts): turns, their events, idempotency keys. */
+  turns: string;
+  turnEvents: string;
+  turnKeys: string;
 }
 
 export function tableNames(prefix: string): TableNames {
@@ -20,6 +24,9 @@ export function tableNames(prefix: string): TableNames {
     lgCheckpoints: `${prefix}lg_checkpoints`,
     lgBlobs: `${prefix}lg_blobs`,
     lgWrites: `${prefix}lg_writes`,
+    turns: `${prefix}turns`,
+    turnEvents: `${prefix}turn_events`,
+    turnKeys: `${prefix}turn_keys`,
   };
 }
 
@@ -35,6 +42,8 @@ export interface Migration {
 // Ids compare byte for byte: utf8mb4_0900_bin is binary and NO PAD (utf8mb4_bin would make
 // "a" and "a " the same key). 255 characters = 1020 bytes, inside InnoDB's 3072-byte key limit.
 const ID = "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin";
+/** UUIDs and hex digests. */
+const TOKEN = "VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin";
 
 /**
  * Longest values (in characters) of the LangGraph tables' key columns. Each primary key stays
@@ -179,6 +188,42 @@ SET c.base_seq = p.previous WHERE c.snapshot_seq IS NOT NULL AND c.base_seq IS N
   ADD COLUMN doc_bytes BIGINT UNSIGNED NULL COMMENT 'length of the value the row rebuilds (NULL: written before v5)',
   ADD COLUMN doc_crc32 INT UNSIGNED NULL COMMENT 'CRC-32 of that value',
   ADD COLUMN encoding TINYINT UNSIGNED NOT NULL DEFAULT 0 COMMENT '0: data as is; 1: raw DEFLATE'`,
+    ],
+  },
+  {
+    name: "turn log: turns, their events, idempotency keys",
+    // Times are epoch milliseconds of the server's clock (turn-log.ts compares them there).
+    statements: (t) => [
+      `CREATE TABLE IF NOT EXISTS \`${t.turns}\` (
+  turn_id ${TOKEN} NOT NULL,
+  thread_id ${ID} NOT NULL,
+  status VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NOT NULL COMMENT 'running, done or failed',
+  last_id INT UNSIGNED NOT NULL COMMENT 'the last event id given out',
+  lease_until BIGINT NOT NULL COMMENT 'the producer renews it while it runs',
+  cancel_requested TINYINT UNSIGNED NOT NULL DEFAULT 0,
+  outcome MEDIUMTEXT NULL COMMENT 'the final event, as JSON',
+  created_at BIGINT NOT NULL,
+  ended_at BIGINT NULL,
+  PRIMARY KEY (turn_id),
+  KEY turns_open (status, lease_until),
+  KEY turns_ended (ended_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+      `CREATE TABLE IF NOT EXISTS \`${t.turnEvents}\` (
+  turn_id ${TOKEN} NOT NULL,
+  first_id INT UNSIGNED NOT NULL,
+  last_id INT UNSIGNED NOT NULL,
+  events MEDIUMTEXT NOT NULL COMMENT 'a batch of events, as a JSON array',
+  PRIMARY KEY (turn_id, first_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
+      `CREATE TABLE IF NOT EXISTS \`${t.turnKeys}\` (
+  key_hash ${TOKEN} NOT NULL COMMENT 'SHA-256 of the tenant and the client''s key',
+  fingerprint ${TOKEN} NOT NULL COMMENT 'SHA-256 of the request the key was first used with',
+  turn_id ${TOKEN} NOT NULL COMMENT 'the key''s latest turn',
+  checkpoint_id ${TOKEN} NOT NULL COMMENT 'the id every turn of the key saves under',
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (key_hash),
+  KEY turn_keys_created (created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin`,
     ],
   },
 ];

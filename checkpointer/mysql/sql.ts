@@ -1,5 +1,7 @@
 import { CHAIN_COLUMNS, CHAIN_RANGE, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { sql } from "../statement.js";
+import type { TurnStatements } from "../turn-log.js";
+import { turnStatements } from "../turn-sql.js";
 import type { TableNames } from "./schema.js";
 
 /** A search statement is stopped after this long (MAX_EXECUTION_TIME): one search cannot hold a connection. */
@@ -135,4 +137,19 @@ UNION (SELECT thread_id FROM ${threads} FORCE INDEX (expires) WHERE expires_at <
   };
   // NATURAL LANGUAGE MODE reads no operators: the words, space-separated, match any of them.
   return { name: "mysql", statements, searchQuery: (terms) => terms.join(" ") };
+}
+
+/** The turn log's statements in MySQL's SQL; its clock is the server's, in UTC (no time zone or DST involved). */
+export function mysqlTurnStatements(t: TableNames): TurnStatements {
+  const [turns, events] = [`\`${t.turns}\``, `\`${t.turnEvents}\``];
+  const now = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
+  return turnStatements({
+    turns,
+    events,
+    keys: `\`${t.turnKeys}\``,
+    now,
+    forUpdate: " FOR UPDATE",
+    insertIgnore: "INSERT IGNORE INTO",
+    deleteEvents: `DELETE e FROM ${events} e JOIN ${turns} t ON t.turn_id = e.turn_id WHERE t.ended_at < ${now} - :retentionMs`,
+  });
 }

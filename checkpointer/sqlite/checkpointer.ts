@@ -1,18 +1,22 @@
 import { BackendCheckpointer, type CheckpointerOptions } from "../backend-checkpointer.js";
 import { SqlBackend, type SqlBackendOptions } from "../sql-backend.js";
 import { SQLiteDatabase, type SQLiteDatabaseOptions } from "./database.js";
-import { sqliteDialect } from "./sql.js";
+import { TurnLog } from "../turn-log.js";
+import { sqliteDialect, sqliteTurnStatements } from "./sql.js";
 
 export type SQLiteCheckpointerOptions<S> = { path: string } & SQLiteDatabaseOptions & SqlBackendOptions & CheckpointerOptions<S>;
 
 /** The SQLite storage layer: the storage engine (sql-backend.ts) on SQLite's SQL. */
 export class SQLiteBackend extends SqlBackend {
   readonly database: SQLiteDatabase;
+  /** Turns and their events, in the same database (the app's resumable streams). */
+  readonly turnLog: TurnLog;
 
   constructor(options: { path: string } & SQLiteDatabaseOptions & SqlBackendOptions) {
     const database = new SQLiteDatabase(options.path, options);
     super(database, sqliteDialect, { ...options, persistent: options.path !== ":memory:" });
     this.database = database;
+    this.turnLog = new TurnLog(database, sqliteTurnStatements());
   }
 }
 

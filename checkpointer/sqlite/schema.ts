@@ -54,4 +54,34 @@ export const SQLITE_MIGRATIONS: readonly string[][] = [
   search_text, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
 )`,
   ],
+  [
+    `CREATE TABLE IF NOT EXISTS turns (
+  turn_id TEXT NOT NULL PRIMARY KEY,
+  thread_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  last_id INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  outcome TEXT,
+  created_at INTEGER NOT NULL,
+  ended_at INTEGER
+) WITHOUT ROWID`,
+    "CREATE INDEX IF NOT EXISTS turns_open ON turns (status, lease_until)",
+    "CREATE INDEX IF NOT EXISTS turns_ended ON turns (ended_at)",
+    `CREATE TABLE IF NOT EXISTS turn_events (
+  turn_id TEXT NOT NULL,
+  first_id INTEGER NOT NULL,
+  last_id INTEGER NOT NULL,
+  events TEXT NOT NULL,
+  PRIMARY KEY (turn_id, first_id)
+) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS turn_keys (
+  key_hash TEXT NOT NULL PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  turn_id TEXT NOT NULL,
+  checkpoint_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID`,
+    "CREATE INDEX IF NOT EXISTS turn_keys_created ON turn_keys (created_at)",
+  ],
 ];

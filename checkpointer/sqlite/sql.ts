@@ -1,5 +1,7 @@
 import { CHAIN_COLUMNS, CHAIN_RANGE, CHECKPOINT_COLUMNS, IN_RANGE, NEWEST_FIRST as ORDER, THREAD_COLUMNS, VISIBLE, type CheckpointStatements, type SqlDialect } from "../checkpoint-sql.js";
 import { sql } from "../statement.js";
+import type { TurnStatements } from "../turn-log.js";
+import { turnStatements } from "../turn-sql.js";
 
 // Times are epoch milliseconds.
 
@@ -133,3 +135,17 @@ LIMIT :batch`),
   // Each word a quoted string (no FTS5 operator survives), any of them matching.
   searchQuery: (terms) => terms.map((term) => `"${term}"`).join(" OR "),
 };
+
+/** The turn log's statements in SQLite's SQL. One machine's clock: every process on the file shares it. */
+export function sqliteTurnStatements(): TurnStatements {
+  const now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+  return turnStatements({
+    turns: "turns",
+    events: "turn_events",
+    keys: "turn_keys",
+    now,
+    forUpdate: "",
+    insertIgnore: "INSERT OR IGNORE INTO",
+    deleteEvents: `DELETE FROM turn_events WHERE turn_id IN (SELECT turn_id FROM turns WHERE ended_at < ${now} - :retentionMs)`,
+  });
+}
