@@ -72,7 +72,7 @@ export interface TurnStatements {
   requestCancel: Statement<{ turnId: string }>;
   insertEvents: Statement<{ turnId: string; firstId: number; lastId: number; events: string }>;
   events: Statement<{ turnId: string; afterId: number }, { events: string }>;
-  /** Inserts the key unless it exists: 1 row changed when it was new. */
+  /** Inserts the key unless it exists (then leaves it as it is, locked). */
   claimKey: Statement<{ keyHash: string; fingerprint: string; turnId: string; checkpointId: string }>;
   lockKey: Statement<{ keyHash: string }, KeyRow>;
   pointKey: Statement<{ keyHash: string; turnId: string }>;
@@ -141,12 +141,11 @@ export class TurnLog {
         await tx.run(this.#sql.insertTurn, { turnId, threadId, leaseMs });
         return record((await tx.select(this.#sql.turn, { turnId }))[0]!);
       };
-      if ((await tx.run(this.#sql.claimKey, { keyHash, fingerprint, turnId, checkpointId: randomUUID() })) === 1) {
-        const key = (await tx.select(this.#sql.lockKey, { keyHash }))[0]!;
-        return { kind: "run", turn: await start(), checkpointId: key.checkpoint_id };
-      }
+      await tx.run(this.#sql.claimKey, { keyHash, fingerprint, turnId, checkpointId: randomUUID() });
       const key = (await tx.select(this.#sql.lockKey, { keyHash }))[0];
       if (!key) throw new CheckpointerError("CONFLICT", "idempotency key was removed while being claimed; try again");
+      // The row names this call's turn only when this call inserted it.
+      if (key.turn_id === turnId) return { kind: "run", turn: await start(), checkpointId: key.checkpoint_id };
       if (key.fingerprint !== fingerprint) return { kind: "mismatch" };
       const earlier = (await tx.select(this.#sql.lockTurn, { turnId: key.turn_id }))[0];
       const previous = earlier && record(earlier);

@@ -10,8 +10,12 @@ export interface TurnSqlParts {
   now: string;
   /** What makes a SELECT lock the rows it reads to the end of the transaction ("" on SQLite, which locks the database). */
   forUpdate: string;
-  /** INSERT that skips a row whose key exists. */
-  insertIgnore: string;
+  /**
+   * An INSERT that keeps the row whose key exists, as `[before the table, after the VALUES]`: on
+   * MySQL it must lock that row exclusively (INSERT IGNORE would take a shared lock, and two
+   * requests then upgrading it to lock the key deadlock).
+   */
+  insertOrKeep: [string, string];
   /** DELETE of the events of turns that ended before :retentionMs ago. */
   deleteEvents: string;
 }
@@ -31,8 +35,8 @@ VALUES (:turnId, :threadId, 'running', 1, ${p.now} + :leaseMs, 0, ${p.now})`),
     requestCancel: sql(`UPDATE ${p.turns} SET cancel_requested = 1 WHERE turn_id = :turnId AND status = 'running'`),
     insertEvents: sql(`INSERT INTO ${p.events} (turn_id, first_id, last_id, events) VALUES (:turnId, :firstId, :lastId, :events)`),
     events: sql(`SELECT events FROM ${p.events} WHERE turn_id = :turnId AND last_id > :afterId ORDER BY first_id`),
-    claimKey: sql(`${p.insertIgnore} ${p.keys} (key_hash, fingerprint, turn_id, checkpoint_id, created_at)
-VALUES (:keyHash, :fingerprint, :turnId, :checkpointId, ${p.now})`),
+    claimKey: sql(`${p.insertOrKeep[0]} ${p.keys} (key_hash, fingerprint, turn_id, checkpoint_id, created_at)
+VALUES (:keyHash, :fingerprint, :turnId, :checkpointId, ${p.now})${p.insertOrKeep[1]}`),
     lockKey: sql(`SELECT fingerprint, turn_id, checkpoint_id FROM ${p.keys} WHERE key_hash = :keyHash${p.forUpdate}`),
     pointKey: sql(`UPDATE ${p.keys} SET turn_id = :turnId WHERE key_hash = :keyHash`),
     lapsedTurns: sql(`SELECT turn_id FROM ${p.turns} WHERE status = 'running' AND lease_until < ${p.now} - :graceMs LIMIT :batch`),

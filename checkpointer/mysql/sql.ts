@@ -149,7 +149,7 @@ export function mysqlTurnStatements(t: TableNames): TurnStatements {
     keys: `\`${t.turnKeys}\``,
     now,
     forUpdate: " FOR UPDATE",
-    insertIgnore: "INSERT IGNORE INTO",
+    insertOrKeep: ["INSERT INTO", " ON DUPLICATE KEY UPDATE key_hash = key_hash"],
     deleteEvents: `DELETE e FROM ${events} e JOIN ${turns} t ON t.turn_id = e.turn_id WHERE t.ended_at < ${now} - :retentionMs`,
   });
 }

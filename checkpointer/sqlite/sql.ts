@@ -145,7 +145,7 @@ export function sqliteTurnStatements(): TurnStatements {
     keys: "turn_keys",
     now,
     forUpdate: "",
-    insertIgnore: "INSERT OR IGNORE INTO",
+    insertOrKeep: ["INSERT OR IGNORE INTO", ""],
     deleteEvents: `DELETE FROM turn_events WHERE turn_id IN (SELECT turn_id FROM turns WHERE ended_at < ${now} - :retentionMs)`,
   });
 }
