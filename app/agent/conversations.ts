@@ -118,20 +118,21 @@ export class Conversations {
    * With `checkpointId`, the turn is saved under that id, and when the thread already has a
    * checkpoint of that id (an earlier run of the same request saved it, then its process died)
    * the turn is not run again: its stored reply is returned (and given to the observer whole).
+   * Once `signal` aborts, an unobserved turn stops before its next save and saves nothing more.
    */
   send(
     tenant: string,
     threadId: string,
     content: string,
     observer?: TurnObserver,
-    checkpointId?: string,
+    { checkpointId, signal }: { checkpointId?: string; signal?: AbortSignal } = {},
   ): Promise<{ checkpointId: string; reply: string }> {
     const id = storageId(tenant, threadId);
     return agentSpan(threadId, () =>
       this.#scoped(tenant, () =>
         this.#queue.run(id, async () => {
           const saved = checkpointId === undefined ? null : await this.#whileUnavailable(id, () => this.#checkpointer.load(id, checkpointId));
-          if (saved === null) return this.#sendWithRetries(id, content, observer, checkpointId);
+          if (saved === null) return this.#sendWithRetries(id, content, observer, { checkpointId, signal: signal ?? observer?.signal });
           const reply = saved.messages.findLast((m) => m.role === "assistant")?.content ?? "";
           observer?.onToken(reply);
           return { checkpointId: checkpointId!, reply };
@@ -275,7 +276,12 @@ export class Conversations {
     throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
   }
 
-  async #sendWithRetries(threadId: string, content: string, observer?: TurnObserver, checkpointId?: string): Promise<{ checkpointId: string; reply: string }> {
+  async #sendWithRetries(
+    threadId: string,
+    content: string,
+    observer: TurnObserver | undefined,
+    { checkpointId, signal }: { checkpointId?: string | undefined; signal?: AbortSignal | undefined },
+  ): Promise<{ checkpointId: string; reply: string }> {
     for (let attempt = 1; ; attempt++) {
       const latest = await this.#whileUnavailable(threadId, () => this.#get(threadId));
       let parent = latest?.checkpointId ?? null;
@@ -284,18 +290,19 @@ export class Conversations {
       const checkpoint = observer
         ? undefined
         : async (partial: AgentState) => {
+            signal?.throwIfAborted();
             parent = await this.#save(threadId, partial, parent, "iteration");
             savedMidTurn = true;
           };
       try {
         const { state, reply } = await runTurn(this.#agent, latest?.state ?? emptyState(), content, checkpoint, observer);
-        observer?.signal.throwIfAborted();
+        signal?.throwIfAborted();
         return { checkpointId: await this.#save(threadId, state, parent, "turn", checkpointId), reply };
       } catch (error) {
         // Once part of this turn is stored, running it again would repeat the user's message; once
         // it was streamed, running it again would send its tokens twice.
         const rerunnable = !savedMidTurn && !observer;
-        if (!isCheckpointerError(error, "CONFLICT") || !rerunnable || attempt >= this.#retry.attempts) throw error;
+        if (!isCheckpointerError(error, "CONFLICT") || !rerunnable || attempt >= this.#retry.attempts || signal?.aborted) throw error;
         const delay = Math.min(1000, this.#retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
         this.#logger.warn({ threadId, attempt, delayMs: Math.round(delay) }, "another writer saved this thread first; running the turn again");
         await sleep(delay);

@@ -135,7 +135,7 @@ export function threadRoutes(conversations: Conversations, turns: Turns, { strea
       // Taken before the turn starts: a refused stream starts no turn.
       const release = stream ? takeStream(streams, tenant) : undefined;
       try {
-        const started = await turns.start(tenant, threadId, content, key);
+        const started = await turns.start(tenant, threadId, content, { idempotencyKey: key, streamed: stream });
         if (started.kind === "mismatch") {
           throw new ApiError(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another request; use a new key for a new message");
         }

@@ -61,7 +61,7 @@ export class Turns {
    * Starts a turn for the user's message, or, for an idempotency key seen before with the same
    * request, finds its turn (running or done), or runs it again when it failed or its replica died.
    */
-  async start(tenant: string, threadId: string, content: string, idempotencyKey?: string): Promise<StartedTurn> {
+  async start(tenant: string, threadId: string, content: string, { idempotencyKey, streamed }: { idempotencyKey?: string | undefined; streamed: boolean }): Promise<StartedTurn> {
     const id = storageId(tenant, threadId);
     // Taken before the turn is begun in the log, so a refused request leaves nothing behind.
     const release = this.#slots.take(tenant);
@@ -89,7 +89,7 @@ export class Turns {
     }
     const live = new LiveTurn(claim.turn.turnId, id);
     this.#live.set(live.turnId, live);
-    const run = this.#produce(live, tenant, threadId, content, claim.checkpointId);
+    const run = this.#produce(live, { tenant, threadId, content, streamed, checkpointId: claim.checkpointId });
     this.#running.add(run);
     void run.finally(() => {
       this.#running.delete(run);
@@ -177,7 +177,15 @@ export class Turns {
     }
   }
 
-  async #produce(live: LiveTurn, tenant: string, threadId: string, content: string, checkpointId: string): Promise<void> {
+  /**
+   * Runs the turn and records it. A streamed turn records its tokens and tool steps as events; a
+   * JSON turn only its end, since it may save inside the turn and run again after losing a race
+   * (conversations.ts), which tokens already sent would contradict.
+   */
+  async #produce(
+    live: LiveTurn,
+    { tenant, threadId, content, streamed, checkpointId }: { tenant: string; threadId: string; content: string; streamed: boolean; checkpointId: string },
+  ): Promise<void> {
     const logger = this.#logger.child({ turnId: live.turnId });
     let stopReason: "cancelled" | "lost" | undefined;
     const stop = (reason: "cancelled" | "lost") => {
@@ -194,8 +202,9 @@ export class Turns {
     };
     let outcome: { event: string; data: unknown; status: "done" | "failed" };
     try {
-      const observer = { signal: live.stop.signal, onToken: (text: string) => emit("token", { text }), onTool: (step: object) => emit("tool", step) };
-      const result = await this.#conversations.send(tenant, threadId, content, observer, checkpointId);
+      const { signal } = live.stop;
+      const observer = streamed ? { signal, onToken: (text: string) => emit("token", { text }), onTool: (step: object) => emit("tool", step) } : undefined;
+      const result = await this.#conversations.send(tenant, threadId, content, observer, { checkpointId, signal });
       outcome = {
         event: "done",
         data: { threadId, checkpointId: result.checkpointId, turnId: live.turnId, reply: { role: "assistant", content: result.reply } },
