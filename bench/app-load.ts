@@ -43,7 +43,9 @@ export async function startApp(
       ...process.env,
       MYSQL_URL: url.toString(),
       ...{ MYSQL_PASSWORD: "", MYSQL_PASSWORD_FILE: "", OPENAI_API_KEY: "", API_KEYS: "" },
-      ...{ PORT: String(port), HOST: "127.0.0.1", RATE_LIMIT_PER_MINUTE: "0" },
+      // No limiter, and room for the bench's 16 clients' turns at once (without API keys, the
+      // default of 10 turns per tenant is 10 per server, and the 11th would be a 429).
+      ...{ PORT: String(port), HOST: "127.0.0.1", RATE_LIMIT_PER_MINUTE: "0", MAX_TURNS_PER_TENANT: "64" },
       ...options.env,
     },
     stdio: ["ignore", "ignore", "pipe"],
