@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { CheckpointerError } from "./errors.js";
+import { CheckpointerError, isCheckpointerError } from "./errors.js";
 import type { SqlDatabase, Statement } from "./statement.js";
 import { validateId } from "./validation.js";
 
@@ -38,8 +38,11 @@ export interface TurnRecord {
 
 /** What `begin` found for an idempotency key. */
 export type TurnClaim =
-  /** Run this turn: it is new, or the key's earlier turn failed (so nothing of it was saved). */
-  | { kind: "run"; turn: TurnRecord; checkpointId: string }
+  /**
+   * Run this turn, saving it as `checkpointId`. A `rerun` follows an earlier turn of the key that
+   * failed or died: that one may have saved `checkpointId` before it ended, so look for it first.
+   */
+  | { kind: "run"; turn: TurnRecord; checkpointId: string; rerun: boolean }
   /** The key's turn is running (lease held) or done: follow or replay it; do not run it. */
   | { kind: "existing"; turn: TurnRecord; checkpointId: string }
   /** The key was used with another request. */
@@ -68,7 +71,8 @@ export interface TurnStatements {
   /** The same, locking the row to the end of the transaction (SQLite: the transaction holds the write lock). */
   lockTurn: Statement<{ turnId: string }, TurnRow>;
   renew: Statement<{ turnId: string; lastId: number; leaseMs: number }>;
-  end: Statement<{ turnId: string; status: TurnStatus; lastId: number; outcome: string }>;
+  /** Ends the turn if it runs and its last event is `previousId` (else changes nothing). */
+  end: Statement<{ turnId: string; status: TurnStatus; previousId: number; lastId: number; outcome: string }>;
   requestCancel: Statement<{ turnId: string }>;
   insertEvents: Statement<{ turnId: string; firstId: number; lastId: number; events: string }>;
   events: Statement<{ turnId: string; afterId: number }, { events: string }>;
@@ -85,6 +89,9 @@ export interface TurnStatements {
 /** What a turn whose producer died ends with; sending the request again (with its idempotency key) runs it again. */
 export const INTERRUPTED_MESSAGE =
   "the process running this turn stopped before it finished; send the message again with the same Idempotency-Key to complete it (it is stored once)";
+
+/** Thrown inside `finish`'s transaction to roll it back, and caught there. */
+const NOT_ENDED = "the turn was not ended";
 
 /** Lapsed turns one sweep ends at most. */
 const SWEEP_BATCH = 100;
@@ -129,10 +136,9 @@ export class TurnLog {
     validateId(threadId);
     const turnId = randomUUID();
     if (!idempotency) {
-      return this.#db.transaction(async (tx) => {
-        await tx.run(this.#sql.insertTurn, { turnId, threadId, leaseMs });
-        return { kind: "run", turn: record((await tx.select(this.#sql.turn, { turnId }))[0]!), checkpointId: randomUUID() };
-      });
+      await this.#db.run(this.#sql.insertTurn, { turnId, threadId, leaseMs });
+      const turn: TurnRecord = { turnId, threadId, status: "running", lastId: 1, leaseLapsed: false, cancelRequested: false, outcome: null };
+      return { kind: "run", turn, checkpointId: randomUUID(), rerun: false };
     }
     const keyHash = sha256(idempotency.key);
     const fingerprint = sha256(idempotency.fingerprint);
@@ -145,7 +151,7 @@ export class TurnLog {
       const key = (await tx.select(this.#sql.lockKey, { keyHash }))[0];
       if (!key) throw new CheckpointerError("CONFLICT", "idempotency key was removed while being claimed; try again");
       // The row names this call's turn only when this call inserted it.
-      if (key.turn_id === turnId) return { kind: "run", turn: await start(), checkpointId: key.checkpoint_id };
+      if (key.turn_id === turnId) return { kind: "run", turn: await start(), checkpointId: key.checkpoint_id, rerun: false };
       if (key.fingerprint !== fingerprint) return { kind: "mismatch" };
       const earlier = (await tx.select(this.#sql.lockTurn, { turnId: key.turn_id }))[0];
       const previous = earlier && record(earlier);
@@ -155,7 +161,7 @@ export class TurnLog {
       if (previous?.status === "running") await this.#interrupt(tx, previous);
       const turn = await start();
       await tx.run(this.#sql.pointKey, { keyHash, turnId });
-      return { kind: "run", turn, checkpointId: key.checkpoint_id };
+      return { kind: "run", turn, checkpointId: key.checkpoint_id, rerun: true };
     });
   }
 
@@ -190,14 +196,26 @@ export class TurnLog {
 
   /** Stores the last events and the final one (`outcome`, whose id follows them), ending the turn. CONFLICT as for `append`. */
   async finish(turnId: string, events: readonly TurnEvent[], outcome: TurnEvent, status: Exclude<TurnStatus, "running">): Promise<void> {
-    await this.#db.transaction(async (tx) => {
-      const turn = await this.#running(tx, turnId);
-      checkBatch(turn, [...events, outcome]);
-      if (events.length > 0) {
-        await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId: events.at(-1)!.id, events: JSON.stringify(events) });
-      }
-      await tx.run(this.#sql.end, { turnId, status, lastId: outcome.id, outcome: JSON.stringify(outcome) });
-    });
+    const all = [...events, outcome];
+    // One conditional UPDATE (with the events' INSERT before it, in one transaction): a turn that
+    // no longer runs, or ids that do not follow its last, change nothing, and then say which.
+    const end = { turnId, status, previousId: all[0]!.id - 1, lastId: outcome.id, outcome: JSON.stringify(outcome) };
+    const ended =
+      events.length === 0
+        ? (await this.#db.run(this.#sql.end, end)) === 1
+        : await this.#db.transaction(async (tx) => {
+            await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId: events.at(-1)!.id, events: JSON.stringify(events) });
+            if ((await tx.run(this.#sql.end, end)) === 1) return true;
+            throw new CheckpointerError("CONFLICT", NOT_ENDED); // rolls the INSERT back
+          }).catch((error: unknown) => {
+            if (isCheckpointerError(error, "CONFLICT") && error.message === NOT_ENDED) return false;
+            throw error;
+          });
+    if (ended) return;
+    const turn = await this.get(turnId);
+    if (turn?.status !== "running") throw new CheckpointerError("CONFLICT", `turn ${turnId} is no longer running`);
+    checkBatch(turn, all);
+    throw new CheckpointerError("CONFLICT", `turn ${turnId} changed while being ended`);
   }
 
   /** Asks the producer to stop (it sees it at its next append). False when the turn is not running. */
@@ -242,7 +260,7 @@ export class TurnLog {
 
   async #interrupt(tx: Pick<SqlDatabase, "run">, turn: TurnRecord): Promise<TurnRecord> {
     const outcome: TurnEvent = { id: turn.lastId + 1, event: "error", data: { status: 503, error: { code: "INTERRUPTED", message: INTERRUPTED_MESSAGE } } };
-    await tx.run(this.#sql.end, { turnId: turn.turnId, status: "failed", lastId: outcome.id, outcome: JSON.stringify(outcome) });
+    await tx.run(this.#sql.end, { turnId: turn.turnId, status: "failed", previousId: turn.lastId, lastId: outcome.id, outcome: JSON.stringify(outcome) });
     return { ...turn, status: "failed", leaseLapsed: false, lastId: outcome.id, outcome };
   }
 }

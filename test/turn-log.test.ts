@@ -48,12 +48,17 @@ describe.each(APP_STORES)("turn log: $name", (store) => {
     await expect(log.append(turnId, [token(4, "x")], LEASE_MS)).rejects.toThrow(TypeError);
     expect((await log.events(turnId, 0)).map((e) => e.id)).toEqual([2, 3, 4]);
 
+    // Ids that do not follow the last stored one end nothing.
+    await expect(log.finish(turnId, [token(6, "d")], done(7), "done")).rejects.toThrow(TypeError);
+    await expect(log.finish(turnId, [], done(6), "done")).rejects.toThrow(TypeError);
     await log.finish(turnId, [token(5, "d")], done(6), "done");
     expect(await log.get(turnId)).toMatchObject({ status: "done", lastId: 6, outcome: done(6) });
     expect((await log.events(turnId, 0)).map((e) => e.id)).toEqual([2, 3, 4, 5]);
     // Ended: the producer may write nothing more.
     expect((await caught(log.append(turnId, [token(7, "late")], LEASE_MS))).code).toBe("CONFLICT");
     expect((await caught(log.finish(turnId, [], done(7), "done"))).code).toBe("CONFLICT");
+    expect((await caught(log.finish(turnId, [token(7, "late")], done(8), "done"))).code).toBe("CONFLICT");
+    expect((await log.events(turnId, 0)).map((e) => e.id)).toEqual([2, 3, 4, 5]);
     expect(await log.get("00000000-0000-4000-8000-000000000000")).toBeNull();
   });
 

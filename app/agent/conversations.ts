@@ -115,9 +115,9 @@ export class Conversations {
    * `observer` follows it as it runs (streaming): its turn is saved once, at the end, and not at
    * all once its signal is aborted.
    *
-   * With `checkpointId`, the turn is saved under that id, and when the thread already has a
-   * checkpoint of that id (an earlier run of the same request saved it, then its process died)
-   * the turn is not run again: its stored reply is returned (and given to the observer whole).
+   * With `checkpointId`, the turn is saved under that id. A `rerun` of a request whose earlier run
+   * may have saved it (then its process died) first looks for that checkpoint, and when the thread
+   * has it, does not run the turn again: its stored reply is returned (and given to the observer whole).
    * Once `signal` aborts, an unobserved turn stops before its next save and saves nothing more.
    */
   send(
@@ -125,13 +125,13 @@ export class Conversations {
     threadId: string,
     content: string,
     observer?: TurnObserver,
-    { checkpointId, signal }: { checkpointId?: string; signal?: AbortSignal } = {},
+    { checkpointId, signal, rerun = false }: { checkpointId?: string; signal?: AbortSignal; rerun?: boolean } = {},
   ): Promise<{ checkpointId: string; reply: string }> {
     const id = storageId(tenant, threadId);
     return agentSpan(threadId, () =>
       this.#scoped(tenant, () =>
         this.#queue.run(id, async () => {
-          const saved = checkpointId === undefined ? null : await this.#whileUnavailable(id, () => this.#checkpointer.load(id, checkpointId));
+          const saved = rerun && checkpointId !== undefined ? await this.#whileUnavailable(id, () => this.#checkpointer.load(id, checkpointId)) : null;
           if (saved === null) return this.#sendWithRetries(id, content, observer, { checkpointId, signal: signal ?? observer?.signal });
           const reply = saved.messages.findLast((m) => m.role === "assistant")?.content ?? "";
           observer?.onToken(reply);

@@ -89,7 +89,7 @@ export class Turns {
     }
     const live = new LiveTurn(claim.turn.turnId, id);
     this.#live.set(live.turnId, live);
-    const run = this.#produce(live, { tenant, threadId, content, streamed, checkpointId: claim.checkpointId });
+    const run = this.#produce(live, { tenant, threadId, content, streamed, checkpointId: claim.checkpointId, rerun: claim.rerun });
     this.#running.add(run);
     void run.finally(() => {
       this.#running.delete(run);
@@ -184,7 +184,14 @@ export class Turns {
    */
   async #produce(
     live: LiveTurn,
-    { tenant, threadId, content, streamed, checkpointId }: { tenant: string; threadId: string; content: string; streamed: boolean; checkpointId: string },
+    {
+      tenant,
+      threadId,
+      content,
+      streamed,
+      checkpointId,
+      rerun,
+    }: { tenant: string; threadId: string; content: string; streamed: boolean; checkpointId: string; rerun: boolean },
   ): Promise<void> {
     const logger = this.#logger.child({ turnId: live.turnId });
     let stopReason: "cancelled" | "lost" | undefined;
@@ -204,7 +211,7 @@ export class Turns {
     try {
       const { signal } = live.stop;
       const observer = streamed ? { signal, onToken: (text: string) => emit("token", { text }), onTool: (step: object) => emit("tool", step) } : undefined;
-      const result = await this.#conversations.send(tenant, threadId, content, observer, { checkpointId, signal });
+      const result = await this.#conversations.send(tenant, threadId, content, observer, { checkpointId, signal, rerun });
       outcome = {
         event: "done",
         data: { threadId, checkpointId: result.checkpointId, turnId: live.turnId, reply: { role: "assistant", content: result.reply } },
