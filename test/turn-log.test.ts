@@ -2,7 +2,8 @@
 // file, MySQL on a real server. The app's resumable streams and idempotent turns rest on it.
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BackendCheckpointer, MySQLBackend, SQLiteBackend, type Checkpointer, type TurnLog } from "../checkpointer/index.js";
+import type { BackendCheckpointer} from "../checkpointer/index.js";
+import { MySQLBackend, SQLiteBackend, type Checkpointer, type TurnLog } from "../checkpointer/index.js";
 import { caught } from "./support/caught.js";
 import { APP_STORES } from "./app/support/stores.js";
 
