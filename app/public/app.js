@@ -4,6 +4,13 @@ const path = (threadId, suffix = "") => `/threads/${encodeURIComponent(threadId)
 // The API key, when the server has API_KEYS. Kept in this browser only; the page never writes it into the DOM.
 const KEY_STORAGE = "agent-chat-api-key";
 const apiKey = () => localStorage.getItem(KEY_STORAGE) ?? "";
+// The turn this tab is waiting for, kept across a reload so the page can pick its reply up again.
+const TURN_STORAGE = "agent-chat-pending-turn";
+// Reconnecting after a dropped stream: the first pause, doubling up to the longest, and when to give up
+// (counted from the last event received).
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 5_000;
+const GIVE_UP_MS = 60_000;
 // Conversations per page of the sidebar (the API's default); older ones load on demand.
 const THREADS_PAGE = 50;
 // The checkpoints a page looks at to offer "branch from here" and "edit and resend".
@@ -14,6 +21,8 @@ let currentThread = null;
 let olderThreads = null;
 // The open thread's checkpoints, newest first, each with the number of messages it holds.
 let checkpoints = [];
+// The turn on its way, if any: { turn, view } (see followTurn).
+let active = null;
 
 function threadFromHash() {
   if (location.hash.length <= 1) return null;
@@ -27,6 +36,11 @@ function threadFromHash() {
 // Not crypto.randomUUID(): that needs a secure context, and the page may be served over plain http.
 function newThreadId() {
   return `chat-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+// An Idempotency-Key for one message: 128 random bits in hex. Not crypto.randomUUID() either (secure contexts only).
+function newIdempotencyKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 function requestHeaders(extra = {}) {
@@ -53,28 +67,122 @@ async function api(method, url, body) {
   return response.json();
 }
 
-/** One turn as server-sent events: `on.token`, `on.tool` and `on.done` get each event's data. */
-async function streamTurn(threadId, content, on) {
-  const response = await fetch(path(threadId, "/messages"), {
-    method: "POST",
-    headers: requestHeaders({ "content-type": "application/json", accept: "text/event-stream" }),
-    body: JSON.stringify({ content }),
-  });
-  if (!response.ok || !response.headers.get("content-type")?.startsWith("text/event-stream")) throw await failure(response);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A connection that failed or broke off (marked where fetch and its body reader fail, so that a
+// slip in this script is not taken for one).
+function lostConnection(error) {
+  error.lostConnection = true;
+  throw error;
+}
+
+// A failure worth another try: the connection, a busy or restarting server.
+function retryable(error) {
+  return error.lostConnection === true || error.status === 429 || error.status >= 500;
+}
+
+/** The events of a text/event-stream response as { id, event, data }, until it ends. */
+async function* serverEvents(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? "null");
-      if (event === "error") throw new Error(data.error.message);
-      on[event]?.(data);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read().catch(lostConnection);
+      if (done) return;
+      buffer += value;
+      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields = {};
+        for (const line of block.split("\n")) {
+          const colon = line.indexOf(":");
+          if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).replace(/^ /, ""); // ":" alone: a comment
+        }
+        const id = fields.id === undefined ? null : Number(fields.id);
+        if (fields.event) yield { id, event: fields.event, data: JSON.parse(fields.data ?? "null") };
+      }
     }
+  } finally {
+    reader.cancel().catch(() => {}); // a consumer that stopped early hangs up
+  }
+}
+
+/**
+ * The turn's event stream: the message POSTed with its key when the turn is not known yet (a repeat
+ * with the same key gets the same turn, from its first event), else its events after the last one seen.
+ */
+async function openTurnStream(turn) {
+  const resume = turn.turnId !== null;
+  const response = resume
+    ? await fetch(path(turn.threadId, `/turns/${encodeURIComponent(turn.turnId)}/events`), {
+        headers: requestHeaders({ accept: "text/event-stream", "last-event-id": String(turn.lastEventId) }),
+      }).catch(lostConnection)
+    : await fetch(path(turn.threadId, "/messages"), {
+        method: "POST",
+        headers: requestHeaders({ "content-type": "application/json", accept: "text/event-stream", "idempotency-key": turn.key }),
+        body: JSON.stringify({ content: turn.content }),
+      }).catch(lostConnection);
+  if (response.ok && response.headers.get("content-type")?.startsWith("text/event-stream")) return response;
+  const error = await failure(response);
+  error.unknownTurn = resume && response.status === 404;
+  throw error;
+}
+
+/**
+ * Follows a turn to its end, reconnecting after a drop, and hands its events to `view` once each.
+ * Resolves with the `done` data, or { cancelled: true } when it was stopped; throws the turn's
+ * error, or the connection's after GIVE_UP_MS without an event.
+ */
+async function streamTurn(turn, view) {
+  let delay = RETRY_FIRST_MS;
+  let heard = Date.now();
+  let reran = false;
+  for (;;) {
+    let received = 0;
+    let again = false; // try again at once, not after a pause
+    let lost = new Error("the reply's connection ended before the reply did");
+    try {
+      if (turn.turnId === null) {
+        // The turn's events come from its first again: the bubble starts afresh.
+        turn.lastEventId = 0;
+        view.reset();
+      }
+      const response = await openTurnStream(turn);
+      for await (const { id, event, data } of serverEvents(response)) {
+        if (id !== null && id <= turn.lastEventId) continue; // shown already
+        if (received++ === 0) view.notice(null);
+        if (event === "done") return data;
+        if (event === "error") {
+          if (data.error.code === "CANCELLED") return { cancelled: true };
+          // Its replica died: a repeat of the key runs it again, once.
+          if (data.error.code === "INTERRUPTED" && !reran) {
+            reran = again = true;
+            turn.turnId = null;
+            view.notice("The server working on this reply stopped; trying again…");
+            break;
+          }
+          throw new Error(data.error.message);
+        }
+        if (event === "turn") view.started((turn.turnId = data.turnId));
+        else view[event]?.(data);
+        if (id !== null) turn.lastEventId = id;
+        rememberTurn(turn);
+      }
+    } catch (error) {
+      if (!error.unknownTurn && !retryable(error)) throw error;
+      lost = error;
+      // A turn this server does not know (its events expired, say): ask again with the key.
+      if (error.unknownTurn) [turn.turnId, again] = [null, true];
+    }
+    if (received > 0) {
+      heard = Date.now();
+      delay = RETRY_FIRST_MS;
+    }
+    if (again) continue;
+    if (Date.now() - heard > GIVE_UP_MS) throw new Error(`lost the connection to the server: ${lost.message}`);
+    view.notice("Connection lost; reconnecting…");
+    await sleep(delay);
+    delay = Math.min(delay * 2, RETRY_MAX_MS);
   }
 }
 
@@ -97,7 +205,7 @@ function button(className, text, onClick) {
   return node;
 }
 
-function renderMessage(message) {
+function messageItem(message) {
   const item = element("li", `message ${message.role}`);
   if (message.role === "tool") {
     item.append(element("span", "label", `${message.name} →`), element("span", "", message.content));
@@ -108,6 +216,11 @@ function renderMessage(message) {
   } else {
     item.append(element("span", "label", message.role === "user" ? "You" : "Assistant"), element("p", "", message.content));
   }
+  return item;
+}
+
+function renderMessage(message) {
+  const item = messageItem(message);
   $("messages").append(item);
   item.scrollIntoView({ block: "end" });
   return item;
@@ -204,6 +317,7 @@ async function loadThreads({ older = false } = {}) {
 async function openThread(threadId, { isNew = false } = {}) {
   currentThread = threadId;
   showError(null);
+  showNotice(null);
   $("messages").replaceChildren();
   checkpoints = [];
   let title = "";
@@ -222,44 +336,122 @@ async function openThread(threadId, { isNew = false } = {}) {
       if (error.status !== 404) showError(error); // 404: a conversation that starts with its first message
     }
   }
+  // The turn on its way here, if any, below the stored ones; the thread is not to be forked or deleted under it.
+  if (active?.turn.threadId === threadId) $("messages").append(...active.view.items());
   $("empty").hidden = $("messages").children.length > 0;
-  renderThreadHeader(title, saved);
+  renderThreadHeader(title, saved && active?.turn.threadId !== threadId);
   await loadThreads();
 }
 
-/** Sends a message and shows the reply as it streams; then shows the turn as stored. */
-async function send(content) {
-  const saved = !$("delete-thread").disabled;
-  $("send").disabled = true;
-  enableThreadActions(false);
-  showError(null);
-  $("empty").hidden = true;
-  renderMessage({ role: "user", content });
-  const reply = renderMessage({ role: "assistant", content: "" });
+function showNotice(text) {
+  $("notice").textContent = text ?? "";
+  $("notice").hidden = !text;
+}
+
+// The turn on its way, in this tab's session storage: a reload picks it up again.
+const rememberTurn = (turn) => sessionStorage.setItem(TURN_STORAGE, JSON.stringify(turn));
+const forgetTurn = () => sessionStorage.removeItem(TURN_STORAGE);
+
+/** The turn a reload cut off, if any, to be read from its first event again (the whole reply shows). */
+function pendingTurn() {
+  let turn = null;
+  try {
+    turn = JSON.parse(sessionStorage.getItem(TURN_STORAGE) ?? "null");
+  } catch {
+    // not ours to read: none
+  }
+  if (typeof turn?.threadId !== "string" || typeof turn.key !== "string" || typeof turn.content !== "string") return null;
+  return { threadId: turn.threadId, turnId: typeof turn.turnId === "string" ? turn.turnId : null, key: turn.key, content: turn.content, lastEventId: 0 };
+}
+
+/**
+ * The user's message and the reply bubble of a turn on its way. They are kept here, not only in the
+ * list, so that opening another thread and coming back shows them again (see openThread).
+ */
+function turnView(turn) {
+  const user = messageItem({ role: "user", content: turn.content });
+  const reply = messageItem({ role: "assistant", content: "" });
   reply.classList.add("streaming");
   const text = reply.querySelector("p");
+  let steps = [];
+  return {
+    items: () => [user, ...steps, reply],
+    // The turn's events start over (a new POST): nothing shown of them yet, and no turn to stop.
+    reset() {
+      for (const item of steps) item.remove();
+      steps = [];
+      text.textContent = "";
+      $("stop").disabled = true;
+    },
+    started: () => ($("stop").disabled = false),
+    // Text written alongside tool calls comes before them: a tool step starts the reply afresh.
+    tool(step) {
+      const items = [messageItem({ role: "assistant", content: "", toolCalls: [step] }), messageItem({ role: "tool", name: step.name, content: step.result })];
+      steps.push(...items);
+      if (reply.isConnected) reply.before(...items);
+      text.textContent = "";
+    },
+    token({ text: piece }) {
+      text.textContent += piece;
+      if (reply.isConnected) reply.scrollIntoView({ block: "end" });
+    },
+    notice: (message) => currentThread === turn.threadId && showNotice(message),
+    // A failed turn: its message stays in sight, above the error.
+    fail() {
+      for (const item of [...steps, reply]) item.remove();
+    },
+  };
+}
+
+function setStreaming(streaming, turn) {
+  $("send").disabled = streaming;
+  $("stop").hidden = !streaming;
+  $("stop").disabled = !turn?.turnId;
+}
+
+/**
+ * Shows a turn (a message just sent, or one a reload cut off) as it streams, then the thread as
+ * stored; a stopped turn leaves the thread as it was and gives the message back to edit.
+ */
+async function followTurn(turn) {
+  const saved = !$("delete-thread").disabled;
+  const view = turnView(turn);
+  active = { turn, view };
+  rememberTurn(turn);
+  setStreaming(true, turn);
+  enableThreadActions(false);
+  showError(null);
+  showNotice(null);
+  if (currentThread === turn.threadId) {
+    $("empty").hidden = true;
+    $("messages").append(...view.items());
+    view.items().at(-1).scrollIntoView({ block: "end" });
+  }
   try {
-    await streamTurn(currentThread, content, {
-      // Text written alongside tool calls comes before them: a tool step starts the reply afresh.
-      tool: (step) => {
-        reply.before(renderMessage({ role: "assistant", content: "", toolCalls: [step] }));
-        reply.before(renderMessage({ role: "tool", name: step.name, content: step.result }));
-        text.textContent = "";
-      },
-      token: ({ text: piece }) => {
-        text.textContent += piece;
-        reply.scrollIntoView({ block: "end" });
-      },
-    });
-    await openThread(currentThread); // the turn exactly as stored, with its checkpoint's actions
+    const outcome = await streamTurn(turn, view);
+    forgetTurn();
+    active = null;
+    if (currentThread !== turn.threadId) await loadThreads();
+    else await openThread(turn.threadId); // the turn exactly as stored, with its checkpoint's actions
+    if (outcome.cancelled && currentThread === turn.threadId) {
+      showNotice("Stopped. Nothing of that reply was saved.");
+      if (!$("message").value) $("message").value = turn.content;
+    }
   } catch (error) {
-    reply.remove();
-    enableThreadActions(saved);
+    forgetTurn();
+    active = null;
+    view.fail();
+    if (currentThread === turn.threadId) enableThreadActions(saved);
     showError(error);
   } finally {
-    $("send").disabled = false;
+    setStreaming(false);
     $("message").focus();
   }
+}
+
+/** Sends a message with a key of its own: every retry of it repeats that key, so it is stored once. */
+function send(content) {
+  return followTurn({ threadId: currentThread, turnId: null, key: newIdempotencyKey(), content, lastEventId: 0 });
 }
 
 async function search(query) {
@@ -286,7 +478,7 @@ async function search(query) {
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const content = $("message").value.trim();
-  if (!content) return;
+  if (!content || active) return; // one turn at a time (Enter submits even while Send is disabled)
   $("message").value = "";
   void send(content);
 });
@@ -295,6 +487,22 @@ $("message").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) {
     event.preventDefault();
     $("composer").requestSubmit();
+  }
+});
+
+// Stopping is explicit: a turn goes on when its page goes away. Its stream then ends with CANCELLED.
+$("stop").addEventListener("click", async () => {
+  const turn = active?.turn;
+  if (!turn?.turnId) return;
+  $("stop").disabled = true;
+  showNotice("Stopping…");
+  try {
+    await api("POST", path(turn.threadId, `/turns/${encodeURIComponent(turn.turnId)}/cancel`));
+  } catch (error) {
+    if (error.status === 409) return; // it has just ended: its stream says how
+    showNotice(null);
+    showError(error);
+    $("stop").disabled = false;
   }
 });
 
@@ -364,6 +572,13 @@ async function checkHealth() {
   }
 }
 
+/** Opens the thread the address names, then follows the turn a reload cut off, if there is one. */
+async function start() {
+  await openFromHash();
+  const turn = pendingTurn();
+  if (turn) await followTurn(turn);
+}
+
 $("key-form").hidden = !apiKey();
 void checkHealth();
-void openFromHash().catch(showError);
+void start().catch(showError);
