@@ -2,19 +2,36 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type BrowserContext, type Page, type Request, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DemoModel } from "../../app/models/demo.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
+import { startStreamCutter, type StreamCutter } from "./support/stream-cutter.js";
 import { isCI } from "../support/ci.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = join(tmpdir(), "chat-page.png");
 // CI installs chromium: there, a missing browser must fail the run rather than skip it.
 const skip = !existsSync(CHROMIUM) && !isCI();
+// A message of 34 words the demo model echoes word by word: long enough to act mid-reply.
+const LONG =
+  "Tell me a long story about a quiet harbour town where the boats come home at dusk and the old keeper counts every one of them before the lamps are lit for the night";
+// The demo model's reply to a message, the user's `n`th in its thread.
+const echo = (text: string, n: number) => `"${text}" (#${n})`;
+// In every page: each text the streaming reply bubble shows, in order, in `window.streamed`.
+const RECORD_STREAMED = `
+  window.streamed = [];
+  new MutationObserver(() => {
+    const text = document.querySelector("#messages li.streaming p")?.textContent;
+    if (text !== undefined && text !== window.streamed.at(-1)) window.streamed.push(text);
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+`;
 
 describe.skipIf(skip)("chat page in headless chromium", () => {
   let app: TestApp;
+  // Slower words, so a test can act mid-reply; reached directly, or through a proxy that drops streams.
+  let slow: TestApp;
+  let cutter: StreamCutter;
   let profile: string;
   let browser: BrowserContext;
   let page: Page;
@@ -25,6 +42,8 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     // Slow enough per word that the page is seen mid-stream.
     app = await startTestApp({ model: new DemoModel({ tokenDelayMs: 25 }) });
     await say(app.url, "seeded-thread", "My name is Alex");
+    slow = await startTestApp({ model: new DemoModel({ tokenDelayMs: 40 }) });
+    cutter = await startStreamCutter(slow.url);
     profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -40,6 +59,7 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
         "--disable-sync",
       ],
     });
+    await browser.addInitScript(RECORD_STREAMED);
     page = browser.pages()[0] ?? (await browser.newPage());
     // Uncaught exceptions in the page's script (HTTP errors are the API's answers, not page errors).
     page.on("pageerror", (error) => pageErrors.push(error.message));
@@ -50,6 +70,8 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
+    await cutter?.close();
+    await slow?.stop();
     await app?.stop();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
@@ -60,6 +82,30 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     await page.locator("#messages li.streaming").waitFor({ state: "detached" });
     await page.locator("#send:enabled").waitFor();
   };
+  // Some of the reply in its streaming bubble, not all of it yet.
+  const partOf = async (reply: string) => {
+    const expression = `(() => {
+      const text = document.querySelector("#messages li.streaming p")?.textContent ?? "";
+      return text.length > 0 && text.length < ${reply.length} && text;
+    })()`;
+    return (await (await page.waitForFunction(expression)).jsonValue()) as string;
+  };
+  // What the streaming bubble showed in this page, each text after the one before.
+  const streamed = async () => (await page.evaluate("window.streamed")) as string[];
+  // The requests the page makes to the turn routes while `run` runs.
+  const turnRequests = async (run: () => Promise<void>) => {
+    const seen: Request[] = [];
+    const onRequest = (r: Request) => void (/\/(messages|events|cancel)$/.test(new URL(r.url()).pathname) && seen.push(r));
+    page.on("request", onRequest);
+    try {
+      await run();
+    } finally {
+      page.off("request", onRequest);
+    }
+    return Promise.all(seen.map(async (r) => ({ method: r.method(), path: new URL(r.url()).pathname, headers: await r.allHeaders() })));
+  };
+  const storedMessages = async (baseUrl: string, threadId: string) =>
+    ((await request(baseUrl, "GET", `/threads/${threadId}`)).body.messages as { role: string; content: string }[]).map((m) => [m.role, m.content]);
   // Each message's text without its action buttons.
   const messages = () =>
     page.locator("#messages li").evaluateAll((items) => items.map((li) => [...li.children].filter((c) => !c.matches(".actions")).map((c) => c.textContent).join("")));
@@ -264,5 +310,146 @@ describe.skipIf(skip)("chat page in headless chromium", () => {
     } finally {
       await keyed.stop();
     }
+  });
+
+  it("sends every message with an Idempotency-Key of its own", async () => {
+    await page.goto(app.url);
+    await page.locator("#new-thread").click();
+    await page.locator("#empty").waitFor();
+    const requests = await turnRequests(async () => {
+      for (const content of ["first words", "second words"]) {
+        await page.locator("#message").fill(content);
+        await page.locator("#send").click();
+        await page.locator("#messages li.assistant", { hasText: content }).waitFor();
+        await turnSaved();
+      }
+    });
+    expect(requests.map((r) => `${r.method} ${r.path.replace(/^\/threads\/[^/]+/, "")}`)).toEqual(["POST /messages", "POST /messages"]);
+    const keys = requests.map((r) => r.headers["idempotency-key"]);
+    for (const key of keys) expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(keys[0]).not.toBe(keys[1]);
+  });
+
+  it("retries a send whose answer never came with the same key: the message is stored once", async () => {
+    const threadId = "answer-lost";
+    await page.goto(`${slow.url}/#${threadId}`);
+    await page.locator("#empty").waitFor();
+    // The first POST reaches the app, which runs its turn to the end; the page never hears of it.
+    let lost = false;
+    await page.route(
+      (url) => url.pathname === `/threads/${threadId}/messages`,
+      async (route) => {
+        if (lost) return route.fallback();
+        lost = true;
+        await route.fetch();
+        await route.abort("connectionreset");
+      },
+    );
+    const replayed: (string | null)[] = [];
+    const onResponse = async (response: Response) => {
+      if (response.url().endsWith("/messages")) replayed.push(await response.headerValue("idempotent-replayed"));
+    };
+    page.on("response", onResponse);
+    try {
+      const requests = await turnRequests(async () => {
+        await page.locator("#message").fill("say this once");
+        await page.locator("#send").click();
+        await page.locator("#messages li.assistant", { hasText: echo("say this once", 1) }).waitFor();
+        await turnSaved();
+      });
+      expect(requests.map((r) => r.method)).toEqual(["POST", "POST"]);
+      expect(requests[1]!.headers["idempotency-key"]).toBe(requests[0]!.headers["idempotency-key"]);
+      expect(replayed).toEqual(["true"]);
+    } finally {
+      page.off("response", onResponse);
+      await page.unrouteAll();
+    }
+    expect(await storedMessages(slow.url, threadId)).toEqual([
+      ["user", "say this once"],
+      ["assistant", echo("say this once", 1)],
+    ]);
+    expect(await messages()).toEqual(["Yousay this once", `Assistant${echo("say this once", 1)}`]);
+  });
+
+  it("shows the whole reply after a reload mid-reply, and stores the message once", async () => {
+    const threadId = "reloaded-mid-reply";
+    const reply = echo(LONG, 1);
+    await page.goto(`${slow.url}/#${threadId}`);
+    await page.locator("#empty").waitFor();
+    const requests = await turnRequests(async () => {
+      await page.locator("#message").fill(LONG);
+      await page.locator("#send").click();
+      await partOf(reply);
+      await page.reload();
+      // The new page reads the turn from its first event: the bubble grows to the whole reply.
+      await page.waitForFunction(`window.streamed.at(-1) === ${JSON.stringify(reply)}`);
+      await turnSaved();
+    });
+    // The message was sent once; the new page resumed its turn from the start.
+    expect(requests.map((r) => r.method)).toEqual(["POST", "GET"]);
+    expect(requests[1]!.path).toMatch(new RegExp(`^/threads/${threadId}/turns/[^/]+/events$`));
+    expect(requests[1]!.headers["last-event-id"]).toBe("0");
+    expect(await streamed()).toEqual(expect.arrayContaining([reply]));
+    expect(await messages()).toEqual([`You${LONG}`, `Assistant${reply}`]);
+    expect(await storedMessages(slow.url, threadId)).toEqual([
+      ["user", LONG],
+      ["assistant", reply],
+    ]);
+    expect(await page.evaluate("sessionStorage.length")).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("goes on with the reply after its connection drops, with no word shown twice or missed", async () => {
+    const threadId = "dropped-mid-reply";
+    const reply = echo(LONG, 1);
+    await page.goto(`${cutter.url}/#${threadId}`);
+    await page.locator("#empty").waitFor();
+    const requests = await turnRequests(async () => {
+      await page.locator("#message").fill(LONG);
+      await page.locator("#send").click();
+      await partOf(reply);
+      expect(cutter.cutStreams()).toBe(1);
+      await page.waitForFunction(`window.streamed.at(-1) === ${JSON.stringify(reply)}`);
+      await turnSaved();
+    });
+    // The same bubble went on from where it was: every text it showed begins the next one.
+    const shown = await streamed();
+    for (let i = 1; i < shown.length; i++) expect(shown[i]!.startsWith(shown[i - 1]!)).toBe(true);
+    expect(shown.at(-1)).toBe(reply);
+    // Resumed after the last event seen, not sent again.
+    expect(requests.map((r) => r.method)).toEqual(["POST", "GET"]);
+    expect(Number(requests[1]!.headers["last-event-id"])).toBeGreaterThan(1);
+    expect(await messages()).toEqual([`You${LONG}`, `Assistant${reply}`]);
+    expect(await storedMessages(slow.url, threadId)).toEqual([
+      ["user", LONG],
+      ["assistant", reply],
+    ]);
+    expect(await page.locator("#error").isHidden()).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("stops a reply: nothing of the turn is saved, and Send is enabled again", async () => {
+    const threadId = "stopped-mid-reply";
+    await say(slow.url, threadId, "hello there");
+    const before = await storedMessages(slow.url, threadId);
+    await page.goto(`${slow.url}/#${threadId}`);
+    await page.locator("#messages li.assistant").first().waitFor();
+    expect(await page.locator("#stop").isHidden()).toBe(true);
+    const requests = await turnRequests(async () => {
+      await page.locator("#message").fill(LONG);
+      await page.locator("#send").click();
+      await partOf(echo(LONG, 2));
+      await page.getByRole("button", { name: "Stop the reply" }).click();
+      await page.locator("#notice", { hasText: "Stopped" }).waitFor();
+      await page.locator("#send:enabled").waitFor();
+    });
+    expect(requests.map((r) => `${r.method} ${r.path.split("/").at(-1)}`)).toEqual(["POST messages", "POST cancel"]);
+    // Quietly: no error, the thread as stored, the message back in the box to edit or send again.
+    expect(await page.locator("#error").isHidden()).toBe(true);
+    expect(await page.locator("#stop").isHidden()).toBe(true);
+    expect(await messages()).toHaveLength(2);
+    expect(await page.locator("#message").inputValue()).toBe(LONG);
+    expect(await storedMessages(slow.url, threadId)).toEqual(before);
+    expect(pageErrors).toEqual([]);
   });
 });
