@@ -419,10 +419,10 @@ async function followTurn(turn) {
   active = { turn, view };
   rememberTurn(turn);
   setStreaming(true, turn);
-  enableThreadActions(false);
   showError(null);
   showNotice(null);
   if (currentThread === turn.threadId) {
+    enableThreadActions(false);
     $("empty").hidden = true;
     $("messages").append(...view.items());
     view.items().at(-1).scrollIntoView({ block: "end" });
