@@ -9,7 +9,9 @@ describe("mysql-init/", () => {
 
   it("uses only portable MySQL 8.0.19+ SQL: no procedures, triggers, events, JSON_TABLE or VALUES()", () => {
     const sql = renderSchemaSql().replace(/^--.*$/gm, "");
-    expect(sql).not.toMatch(/\b(PROCEDURE|TRIGGER|EVENT|JSON_TABLE|DELIMITER)\b/i);
+    // Keywords, not words in COMMENT '…' text (a column's comment may say "the last event id").
+    const code = sql.replace(/'(?:[^']|'')*'/g, "''");
+    expect(code).not.toMatch(/\b(PROCEDURE|TRIGGER|EVENT|JSON_TABLE|DELIMITER)\b/i);
     expect(sql).not.toMatch(/VALUES\s*\(\s*[a-z_]+\s*\)/i);
     // Every table has an explicit primary key (Group Replication and Vitess need them).
     const tables = sql.match(/CREATE TABLE/g)!.length;
