@@ -1,6 +1,6 @@
 // Streaming, time travel, search and paging over HTTP, on each store the app runs on.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hangUpAfterFirstChunk, sayStreaming } from "./support/event-stream.js";
+import { hangUpAfterFirstToken, parseEvents, sayStreaming } from "./support/event-stream.js";
 import { request, say, startTestApp, type JsonResponse, type TestApp } from "./support/in-process-app.js";
 import { CancellableModel } from "./support/models.js";
 import { APP_STORES } from "./support/stores.js";
@@ -32,15 +32,18 @@ describe.each(APP_STORES)("API features on the $name store", (store) => {
   });
 
   describe.skipIf(skipReason)("streaming", () => {
-    it("sends tokens as the model writes them, then done with the JSON reply; the turn is saved once", async () => {
+    it("sends the turn's id, tokens as the model writes them, then done with the JSON reply, each event with an id; the turn is saved once", async () => {
       const res = await sayStreaming(app.url, "stream-1", "My name is Alex");
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      const turnId = res.headers.get("x-turn-id");
+      expect(res.events[0]).toEqual({ id: 1, event: "turn", data: { turnId } });
+      expect(res.events.map((e) => e.id)).toEqual(res.events.map((_, i) => i + 1));
       const tokens = res.events.filter((e) => e.event === "token");
       expect(tokens.length).toBeGreaterThan(5);
       const done = res.events.at(-1)!;
       expect(done.event).toBe("done");
-      expect(done.data).toEqual({ threadId: "stream-1", checkpointId: expect.any(String), reply: { role: "assistant", content: expect.stringContaining("Alex") } });
+      expect(done.data).toEqual({ threadId: "stream-1", checkpointId: expect.any(String), turnId, reply: { role: "assistant", content: expect.stringContaining("Alex") } });
       expect(tokens.map((t) => t.data.text).join("")).toBe(done.data.reply.content);
 
       const thread = await request(app.url, "GET", "/threads/stream-1");
@@ -54,32 +57,42 @@ describe.each(APP_STORES)("API features on the $name store", (store) => {
 
     it("sends a tool event for each tool step, before the reply's tokens", async () => {
       const res = await sayStreaming(app.url, "stream-tool", "Calculate (2+3)*4");
-      expect(res.events.map((e) => e.event).filter((e, i, all) => e !== all[i - 1])).toEqual(["tool", "token", "done"]);
-      expect(res.events[0]!.data).toEqual({ name: "calculator", arguments: '{"expression":"(2+3)*4"}', result: "(2+3)*4 = 20" });
+      expect(res.events.map((e) => e.event).filter((e, i, all) => e !== all[i - 1])).toEqual(["turn", "tool", "token", "done"]);
+      expect(res.events[1]!.data).toEqual({ name: "calculator", arguments: '{"expression":"(2+3)*4"}', result: "(2+3)*4 = 20" });
       const done = res.events.at(-1)!.data;
       expect(res.events.filter((e) => e.event === "token").map((e) => e.data.text).join("")).toBe(done.reply.content);
       expect(done.reply.content).toContain("(2+3)*4 = 20");
     });
 
-    it("a client that disconnects mid-stream cancels the model call, and nothing is saved", async () => {
+    it("a client that disconnects mid-stream does not cancel the turn: it runs to the end and is saved in full", async () => {
       await say(app.url, "stream-gone", "My name is Alex");
       const before = (await request(app.url, "GET", "/threads/stream-gone")).body.checkpointId;
       const cancelledBefore = model.cancelled;
-      expect(await hangUpAfterFirstChunk(app.url, "stream-gone", "Who am I?")).toContain("event: token");
-      await expect.poll(() => model.cancelled, { timeout: 5000 }).toBe(cancelledBefore + 1);
-      // Turns on one thread never overlap in a process: this one starts only once the cancelled
-      // turn's handler is done, whatever it saved and however late. It builds on the latest state.
+      const hungUp = await hangUpAfterFirstToken(app.url, "stream-gone", "Who am I?");
+      expect(hungUp.text).toContain("event: token");
+      // The turn goes on without its client, and is saved whole.
+      const reply = "You are Alex — you told me earlier in this conversation.";
+      await expect
+        .poll(async () => (await request(app.url, "GET", "/threads/stream-gone")).body.messages.at(-1), { timeout: 5000 })
+        .toEqual({ role: "assistant", content: reply });
+      expect(model.cancelled).toBe(cancelledBefore);
+      // Its events were all recorded: a resume from the start replays the whole reply.
+      const replay = parseEvents(await (await fetch(`${app.url}/threads/stream-gone/turns/${hungUp.turnId}/events`)).text());
+      expect(replay.at(-1)).toMatchObject({ event: "done", data: { turnId: hungUp.turnId, reply: { content: reply } } });
+      expect(replay.filter((e) => e.event === "token").map((e) => e.data.text).join("")).toBe(reply);
       const next = await say(app.url, "stream-gone", "Still there?");
       expect(next.status).toBe(200);
       const after = await request(app.url, "GET", "/threads/stream-gone");
       expect(after.body.messages.map((m: { content: string }) => m.content)).toEqual([
         "My name is Alex",
         expect.any(String),
+        "Who am I?",
+        reply,
         "Still there?",
         expect.any(String),
       ]);
       const checkpoints = (await request(app.url, "GET", "/threads/stream-gone/checkpoints")).body.checkpoints;
-      expect(checkpoints.map((c: { checkpointId: string }) => c.checkpointId)).toEqual([next.body.checkpointId, before]);
+      expect(checkpoints.map((c: { checkpointId: string }) => c.checkpointId)).toEqual([next.body.checkpointId, replay.at(-1)!.data.checkpointId, before]);
     });
 
     it("answers JSON as before without the Accept header", async () => {

@@ -3,8 +3,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { OpenAIModel } from "../../app/models/openai.js";
-import { hangUpAfterFirstChunk, sayStreaming } from "./support/event-stream.js";
+import { hangUpAfterFirstToken, sayStreaming } from "./support/event-stream.js";
 import { request, say, startTestApp, type TestApp } from "./support/in-process-app.js";
+import { deferred } from "./support/models.js";
+import { openEvents } from "./support/sse-client.js";
 
 interface ChatRequest {
   model: string;
@@ -45,12 +47,12 @@ function chunksOf(message: { content: string | null; tool_calls?: { id: string; 
 /**
  * A scripted chat-completions endpoint: asked to calculate, it calls the calculator tool;
  * given a tool result, it answers with it; otherwise it echoes. `failWith` makes it fail; with
- * `stream: true` it answers in chunks, and `hangMidStream` stops it after the first word.
+ * `stream: true` it answers in chunks, and `holdMidStream` holds it after the first word until it resolves.
  */
 class FakeChatCompletions {
   readonly requests: { path: string; headers: IncomingHttpHeaders; body: ChatRequest }[] = [];
   failWith: number | undefined;
-  hangMidStream = false;
+  holdMidStream: Promise<void> | undefined;
   /** Streamed answers whose client went away before the end. */
   abandoned = 0;
   #server: Server | undefined;
@@ -88,7 +90,8 @@ class FakeChatCompletions {
       const chunks = chunksOf(message, finish);
       for (const [i, chunk] of chunks.entries()) {
         res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-        if (this.hangMidStream && i === 1) return;
+        if (this.holdMidStream && i === 1) await this.holdMidStream;
+        if (res.destroyed) return;
       }
       res.end("data: [DONE]\n\n");
     });
@@ -118,7 +121,8 @@ describe("OpenAIModel against a fake chat-completions server", () => {
   beforeEach(() => {
     fake.requests.length = 0;
     fake.failWith = undefined;
-    fake.hangMidStream = false;
+    fake.holdMidStream = undefined;
+    fake.abandoned = 0;
   });
 
   it("runs a turn with a tool call round through the API", async () => {
@@ -176,12 +180,18 @@ describe("OpenAIModel against a fake chat-completions server", () => {
   it("streams a turn with stream: true: tool steps, then the reply's words as they come", async () => {
     const res = await sayStreaming(app.url, "llm-stream", "Calculate (2+3)*4");
     expect(fake.requests.map((r) => r.body.stream)).toEqual([true, true]);
-    expect(res.events[0]).toEqual({ event: "tool", data: { name: "calculator", arguments: '{"expression":"(2+3)*4"}', result: "(2+3)*4 = 20" } });
+    const turnId = res.headers.get("x-turn-id");
+    expect(res.events.slice(0, 2)).toEqual([
+      { id: 1, event: "turn", data: { turnId } },
+      { id: 2, event: "tool", data: { name: "calculator", arguments: '{"expression":"(2+3)*4"}', result: "(2+3)*4 = 20" } },
+    ]);
+    expect(res.events.map((e) => e.id)).toEqual(res.events.map((_, i) => i + 1));
     const tokens = res.events.filter((e) => e.event === "token").map((e) => e.data.text);
     expect(tokens).toEqual(["The ", "answer ", "is ", "(2+3)*4 ", "= ", "20."]);
     expect(res.events.at(-1)).toEqual({
+      id: res.events.length,
       event: "done",
-      data: { threadId: "llm-stream", checkpointId: expect.any(String), reply: { role: "assistant", content: "The answer is (2+3)*4 = 20." } },
+      data: { threadId: "llm-stream", checkpointId: expect.any(String), turnId, reply: { role: "assistant", content: "The answer is (2+3)*4 = 20." } },
     });
     // The tool call was put together from its chunks and stored like a non-streamed one.
     const thread = await request(app.url, "GET", "/threads/llm-stream");
@@ -192,16 +202,45 @@ describe("OpenAIModel against a fake chat-completions server", () => {
     fake.failWith = 401;
     const res = await sayStreaming(app.url, "llm-stream-failing", "hello");
     expect(res.status).toBe(200);
-    expect(res.events).toEqual([{ event: "error", data: { error: { code: "MODEL_ERROR", message: expect.any(String) } } }]);
+    expect(res.events).toEqual([
+      { id: 1, event: "turn", data: { turnId: res.headers.get("x-turn-id") } },
+      { id: 2, event: "error", data: { status: 502, error: { code: "MODEL_ERROR", message: expect.any(String) } } },
+    ]);
     expect(res.text).not.toContain("sk-test-key");
     expect(await app.checkpointer.exists("llm-stream-failing")).toBe(false);
   });
 
-  it("a client that hangs up mid-stream cancels the request to the provider; nothing is stored", async () => {
-    fake.hangMidStream = true;
-    expect(await hangUpAfterFirstChunk(app.url, "llm-gone", "hello")).toContain("event: token");
+  it("a client that hangs up mid-stream does not cancel the request to the provider: the turn runs to the end and is saved", async () => {
+    const hold = deferred();
+    fake.holdMidStream = hold.promise;
+    const hungUp = await hangUpAfterFirstToken(app.url, "llm-gone", "hello");
+    expect(hungUp.text).toContain("event: token");
+    // Time for a hang-up to reach the provider, were it passed on.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(fake.abandoned).toBe(0);
+    hold.resolve();
+    await expect
+      .poll(async () => (await request(app.url, "GET", "/threads/llm-gone")).body.messages, { timeout: 5000 })
+      .toEqual([
+        { role: "user", content: "hello" },
+        { role: "assistant", content: "echo: hello" },
+      ]);
+    expect(fake.abandoned).toBe(0);
+  });
+
+  it("a cancel of the turn cancels the request to the provider mid-stream; nothing is stored", async () => {
+    const hold = deferred();
+    fake.holdMidStream = hold.promise;
+    const stream = await openEvents(`${app.url}/threads/llm-cancel/messages`, { method: "POST", body: { content: "hello" } });
+    await stream.waitFor((e) => e.event === "token");
+    const turnId = stream.headers.get("x-turn-id")!;
+    const cancel = await request(app.url, "POST", `/threads/llm-cancel/turns/${turnId}/cancel`);
+    expect(cancel.status).toBe(202);
     await expect.poll(() => fake.abandoned, { timeout: 5000 }).toBe(1);
-    expect(await app.checkpointer.exists("llm-gone")).toBe(false);
+    expect(await stream.closed).toBe("ended");
+    expect(stream.events.at(-1)).toMatchObject({ event: "error", data: { error: { code: "CANCELLED" } } });
+    hold.resolve();
+    expect(await app.checkpointer.exists("llm-cancel")).toBe(false);
   });
 
   it("works without tools too (plain chat-completions)", async () => {

@@ -2,19 +2,22 @@
 import { request as httpRequest } from "node:http";
 
 export interface StreamEvent {
+  /** The `id:` field (every event of a turn has one: 1, 2, 3…); undefined when absent. */
+  id: number | undefined;
   event: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   data: any;
 }
 
-/** Splits an event-stream body into its events (`event:` and one JSON `data:` line each). */
+/** Splits an event-stream body into its events (`id:`, `event:` and one JSON `data:` line each). */
 export function parseEvents(text: string): StreamEvent[] {
   return text
     .split("\n\n")
     .filter((block) => block.trim() !== "")
     .map((block) => {
       const field = (name: string) => block.split("\n").find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2);
-      return { event: field("event") ?? "message", data: JSON.parse(field("data") ?? "null") };
+      const id = field("id");
+      return { id: id === undefined ? undefined : Number(id), event: field("event") ?? "message", data: JSON.parse(field("data") ?? "null") };
     });
 }
 
@@ -30,8 +33,11 @@ export async function sayStreaming(baseUrl: string, threadId: string, content: s
   return { status: response.status, headers: response.headers, events: isStream ? parseEvents(text) : [], text };
 }
 
-/** Starts a streamed turn, reads its first chunk of events, then hangs up (as a closed tab does). */
-export async function hangUpAfterFirstChunk(baseUrl: string, threadId: string, content: string): Promise<string> {
+/**
+ * Starts a streamed turn, reads it until its first token, then hangs up (as a closed tab does);
+ * returns what it read, and the turn's id (the turn goes on without its client).
+ */
+export async function hangUpAfterFirstToken(baseUrl: string, threadId: string, content: string): Promise<{ text: string; turnId: string | null }> {
   const abort = new AbortController();
   const response = await fetch(`${baseUrl}/threads/${encodeURIComponent(threadId)}/messages`, {
     method: "POST",
@@ -39,9 +45,16 @@ export async function hangUpAfterFirstChunk(baseUrl: string, threadId: string, c
     body: JSON.stringify({ content }),
     signal: abort.signal,
   });
-  const first = new TextDecoder().decode((await response.body!.getReader().read()).value);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("event: token")) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
   abort.abort();
-  return first;
+  return { text, turnId: response.headers.get("x-turn-id") };
 }
 
 /**
