@@ -27,7 +27,7 @@ export interface RunOutput {
 }
 
 /** The order parts appear in, as run.ts runs them; a part not listed goes last. */
-const PART_ORDER = ["ops", "peers", "app", "scale", "long", "sqlite", "storage", "cluster"];
+const PART_ORDER = ["ops", "peers", "app", "scale", "long", "sqlite", "storage", "tracing", "turn-stream", "cluster"];
 const rank = (name: string) => (PART_ORDER.includes(name) ? PART_ORDER.indexOf(name) : PART_ORDER.length);
 
 const when = (run: RunOutput) => `${run.startedAt.slice(0, 16).replace("T", " ")} UTC`;

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,app,scale,long,sqlite,storage,tracing,cluster]`: every part (but cluster) in one run,
+// `npm run bench [-- --quick] [--write-md] [--only=ops,peers,app,scale,long,sqlite,storage,tracing,turn-stream,cluster]`: every part (but cluster) in one run,
 // on a fresh database of the MySQL server in MYSQL_URL (dropped at the end). Prints tables,
 // writes bench/results/<time>.json, and with --write-md the generated part of BENCHMARKS.md.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -15,6 +15,7 @@ import { runScale } from "./scale.js";
 import { runSqlite } from "./sqlite.js";
 import { runStorage } from "./storage.js";
 import { runTracing } from "./tracing.js";
+import { runTurnStream } from "./turn-stream.js";
 import { table, times } from "./stats.js";
 
 const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
@@ -26,6 +27,7 @@ const PARTS: Record<string, (ctx: BenchContext) => Promise<PartResult>> = {
   sqlite: runSqlite,
   storage: runStorage,
   tracing: runTracing,
+  "turn-stream": runTurnStream,
   cluster: runCluster,
 };
 // It starts a private InnoDB Cluster (root, about two minutes): only when --only names it.
