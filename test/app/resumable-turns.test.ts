@@ -151,18 +151,19 @@ async function stopAll(): Promise<void> {
 describe.each(STORES)("resumable, idempotent turns across two app processes on $name", ({ skip, open }) => {
   let main: StoreSetup | undefined;
   let retained: StoreSetup | undefined;
-  // r1 and r2 share the main store; the victim too, until it is killed. s1 and s2 share a store of
-  // their own whose events are kept RETENTION_MS only (their sweep would delete other scenarios' events).
-  let r1: AppProcess, r2: AppProcess, victim: AppProcess, s1: AppProcess, s2: AppProcess;
+  // r1 and r2 share the main store; the victims too, until they are killed (one per scenario that
+  // kills). s1 and s2 share a store of their own whose events are kept RETENTION_MS only (their
+  // sweep would delete the other scenarios' events).
+  let r1: AppProcess, r2: AppProcess, victim: AppProcess, victim2: AppProcess, s1: AppProcess, s2: AppProcess;
 
   beforeAll(async () => {
     if (skip) return;
     [main, retained] = await Promise.all([open(), open()]);
     const [onMain, onRetained] = await Promise.all([
-      startReplicas(main.env, 3),
+      startReplicas(main.env, 4),
       startReplicas({ ...retained.env, TURN_EVENTS_RETENTION_MS: String(RETENTION_MS) }, 2),
     ]);
-    [r1, r2, victim] = [onMain[0]!, onMain[1]!, onMain[2]!];
+    [r1, r2, victim, victim2] = [onMain[0]!, onMain[1]!, onMain[2]!, onMain[3]!];
     [s1, s2] = [onRetained[0]!, onRetained[1]!];
   });
   afterAll(async () => {
@@ -257,6 +258,39 @@ describe.each(STORES)("resumable, idempotent turns across two app processes on $
       expect(again.headers.get("idempotent-replayed")).toBe("true");
       expect(again.body).toEqual(retry.body);
       expect((await storedThread(r2.url, thread)).body.messages).toHaveLength(2);
+    });
+
+    it("b'. the client of the killed replica resumes on the other with the last id it got: INTERRUPTED, with an id after that one", async ({ expect }) => {
+      const thread = newThread("kill-client");
+      const text = words("kill", 60);
+      const producing = await streamTurn(victim2.url, thread, text, { idempotencyKey: randomUUID() });
+      const turnId = producing.headers.get("x-turn-id")!;
+      // Killed as a token arrives: as a crash does, at any moment, here between two writes of the turn's events.
+      await producing.waitForCount("token", 5);
+      const killedAt = performance.now();
+      victim2.child.kill("SIGKILL");
+      await victim2.exited;
+      expect(await producing.closed).not.toBe("ended");
+      const lastSeen = producing.events.at(-1)!.id!;
+
+      const resumed = await resume(r2.url, thread, turnId, lastSeen);
+      expect(resumed.status).toBe(200);
+      expect(await resumed.closed).toBe("ended");
+      const last = resumed.events.at(-1);
+      if (last) console.log(`[resumable-turns] INTERRUPTED reached the dead replica's client ${Math.round(last.at - killedAt)} ms after the SIGKILL`);
+      // What a failure should show: the ids the client had, and the turn as the store tells it.
+      const told = await resume(r2.url, thread, turnId);
+      await told.closed;
+      const story = `the client had ids ${idsOf(producing.events).join(",")}; the store's story: ${JSON.stringify(told.events.map((e) => [e.id, e.event]))}`;
+      // The stream tells how the turn ended, and every id in it follows the last the client had: an
+      // id is never given to two events of a turn, so Last-Event-ID always names one event.
+      expect(resumed.events.map(sent), story).toEqual([
+        ...resumed.events.slice(0, -1).map((e) => ({ id: e.id, event: "token", data: e.data })),
+        { id: expect.any(Number), event: "error", data: { status: 503, error: { code: "INTERRUPTED", message: expect.any(String) } } },
+      ]);
+      expect(resumed.events[0]!.id).toBe(lastSeen + 1);
+      expect(idsOf(resumed.events)).toEqual(consecutive(resumed.events, lastSeen + 1));
+      expect(last!.at - killedAt).toBeLessThan(LEASE_MS + 2_000);
     });
 
     it("c(i). a repeat of a finished POST with its key answers the same checkpointId and reply (Idempotent-Replayed: true) on either replica; stored once", async ({ expect }) => {
