@@ -23,7 +23,7 @@ export { MemoryCheckpointer, SQLiteBackend, SQLiteCheckpointer, type SQLiteCheck
 // The contract's name for the embedded single-machine store, which is now SQLite in one file.
 export { SQLiteCheckpointer as FileCheckpointer } from "./sqlite/checkpointer.js";
 export { SqlBackend, type SqlBackendOptions } from "./sql-backend.js";
-export { TurnLog, INTERRUPTED_MESSAGE, type TurnClaim, type TurnEvent, type TurnRecord, type TurnStatus } from "./turn-log.js";
+export { TurnLog, INTERRUPTED_MESSAGE, RESERVED_IDS, type TurnClaim, type TurnEvent, type TurnRecord, type TurnStatus } from "./turn-log.js";
 export { jsonSerializer } from "./serialization.js";
 export { MAX_ID_CHARS } from "./validation.js";
 export { defaultSearchText } from "./search-text.js";

@@ -27,8 +27,15 @@ export interface TurnRecord {
   turnId: string;
   threadId: string;
   status: TurnStatus;
-  /** The id of the last event given out (stored, or the final one). */
+  /** The id of the last event stored (or of the final one). */
   lastId: number;
+  /**
+   * Ids up to this one may have reached clients: the producer may hand an event to its readers
+   * before it is stored, as long as its id is within this reservation (renewed with each append,
+   * `RESERVED_IDS` ahead). An INTERRUPTED event takes the id after it, so it follows every id any
+   * client has seen.
+   */
+  reservedId: number;
   /** Running, but its producer has not renewed the lease in time: it died or lost the database. */
   leaseLapsed: boolean;
   cancelRequested: boolean;
@@ -53,6 +60,7 @@ interface TurnRow {
   thread_id: string;
   status: TurnStatus;
   last_id: number;
+  reserved_id: number;
   lapsed: number;
   cancel_requested: number;
   outcome: string | null;
@@ -66,11 +74,11 @@ interface KeyRow {
 
 /** The turn log's SQL in one database's dialect. Times are the database's own, epoch milliseconds. */
 export interface TurnStatements {
-  insertTurn: Statement<{ turnId: string; threadId: string; leaseMs: number }>;
+  insertTurn: Statement<{ turnId: string; threadId: string; leaseMs: number; reservedId: number }>;
   turn: Statement<{ turnId: string }, TurnRow>;
   /** The same, locking the row to the end of the transaction (SQLite: the transaction holds the write lock). */
   lockTurn: Statement<{ turnId: string }, TurnRow>;
-  renew: Statement<{ turnId: string; lastId: number; leaseMs: number }>;
+  renew: Statement<{ turnId: string; lastId: number; reservedId: number; leaseMs: number }>;
   /** Ends the turn if it runs and its last event is `previousId` (else changes nothing). */
   end: Statement<{ turnId: string; status: TurnStatus; previousId: number; lastId: number; outcome: string }>;
   requestCancel: Statement<{ turnId: string }>;
@@ -90,6 +98,9 @@ export interface TurnStatements {
 export const INTERRUPTED_MESSAGE =
   "the process running this turn stopped before it finished; send the message again with the same Idempotency-Key to complete it (it is stored once)";
 
+/** How many ids past the last stored one a producer may hand out before its next append. */
+export const RESERVED_IDS = 1024;
+
 /** Thrown inside `finish`'s transaction to roll it back, and caught there. */
 const NOT_ENDED = "the turn was not ended";
 
@@ -104,6 +115,7 @@ function record(row: TurnRow): TurnRecord {
     threadId: row.thread_id,
     status: row.status,
     lastId: Number(row.last_id),
+    reservedId: Number(row.reserved_id),
     leaseLapsed: row.status === "running" && Number(row.lapsed) === 1,
     cancelRequested: Number(row.cancel_requested) === 1,
     outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as TurnEvent),
@@ -136,15 +148,15 @@ export class TurnLog {
     validateId(threadId);
     const turnId = randomUUID();
     if (!idempotency) {
-      await this.#db.run(this.#sql.insertTurn, { turnId, threadId, leaseMs });
-      const turn: TurnRecord = { turnId, threadId, status: "running", lastId: 1, leaseLapsed: false, cancelRequested: false, outcome: null };
+      await this.#db.run(this.#sql.insertTurn, { turnId, threadId, leaseMs, reservedId: 1 + RESERVED_IDS });
+      const turn: TurnRecord = { turnId, threadId, status: "running", lastId: 1, reservedId: 1 + RESERVED_IDS, leaseLapsed: false, cancelRequested: false, outcome: null };
       return { kind: "run", turn, checkpointId: randomUUID(), rerun: false };
     }
     const keyHash = sha256(idempotency.key);
     const fingerprint = sha256(idempotency.fingerprint);
     return this.#db.transaction(async (tx): Promise<TurnClaim> => {
       const start = async (): Promise<TurnRecord> => {
-        await tx.run(this.#sql.insertTurn, { turnId, threadId, leaseMs });
+        await tx.run(this.#sql.insertTurn, { turnId, threadId, leaseMs, reservedId: 1 + RESERVED_IDS });
         return record((await tx.select(this.#sql.turn, { turnId }))[0]!);
       };
       await tx.run(this.#sql.claimKey, { keyHash, fingerprint, turnId, checkpointId: randomUUID() });
@@ -178,19 +190,22 @@ export class TurnLog {
   }
 
   /**
-   * Stores the producer's next events (ids following the last one) and renews its lease, in one
-   * transaction; with no events, renews only. Says whether a stop was asked for. CONFLICT when the
-   * turn is no longer running (its lease lapsed and a reader ended it): the producer must stop.
+   * Stores the producer's next events (ids following the last one) and renews its lease and its
+   * reservation of ids, in one transaction; with no events, renews only. Says whether a stop was
+   * asked for, and the ids now reserved. CONFLICT when the turn is no longer running (its lease
+   * lapsed and a reader ended it): the producer must stop.
    */
-  async append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean }> {
+  async append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId: number }> {
     return this.#db.transaction(async (tx) => {
       const turn = await this.#running(tx, turnId);
       checkBatch(turn, events);
       if (events.length > 0) {
         await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId: events.at(-1)!.id, events: JSON.stringify(events) });
       }
-      await tx.run(this.#sql.renew, { turnId, lastId: turn.lastId + events.length, leaseMs });
-      return { cancelRequested: turn.cancelRequested };
+      const lastId = turn.lastId + events.length;
+      const reservedId = Math.max(turn.reservedId, lastId + RESERVED_IDS);
+      await tx.run(this.#sql.renew, { turnId, lastId, reservedId, leaseMs });
+      return { cancelRequested: turn.cancelRequested, reservedId };
     });
   }
 
@@ -224,7 +239,8 @@ export class TurnLog {
   }
 
   /**
-   * Ends a running turn whose lease has lapsed with an `error` event of code INTERRUPTED, and
+   * Ends a running turn whose lease has lapsed with an `error` event of code INTERRUPTED (its id
+   * follows the turn's reservation, so every id a client saw), and
    * returns the turn as it is now (ended by this call or by anyone before).
    */
   async endIfLapsed(turnId: string): Promise<TurnRecord | null> {
@@ -259,7 +275,7 @@ export class TurnLog {
   }
 
   async #interrupt(tx: Pick<SqlDatabase, "run">, turn: TurnRecord): Promise<TurnRecord> {
-    const outcome: TurnEvent = { id: turn.lastId + 1, event: "error", data: { status: 503, error: { code: "INTERRUPTED", message: INTERRUPTED_MESSAGE } } };
+    const outcome: TurnEvent = { id: Math.max(turn.lastId, turn.reservedId) + 1, event: "error", data: { status: 503, error: { code: "INTERRUPTED", message: INTERRUPTED_MESSAGE } } };
     await tx.run(this.#sql.end, { turnId: turn.turnId, status: "failed", previousId: turn.lastId, lastId: outcome.id, outcome: JSON.stringify(outcome) });
     return { ...turn, status: "failed", leaseLapsed: false, lastId: outcome.id, outcome };
   }

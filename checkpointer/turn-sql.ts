@@ -20,17 +20,17 @@ export interface TurnSqlParts {
   deleteEvents: string;
 }
 
-const TURN_COLUMNS = "turn_id, thread_id, status, last_id, cancel_requested, outcome";
+const TURN_COLUMNS = "turn_id, thread_id, status, last_id, reserved_id, cancel_requested, outcome";
 
 /** The turn log's statements (turn-log.ts) over one database's parts: all but a few are plain SQL both run. */
 export function turnStatements(p: TurnSqlParts): TurnStatements {
   const turn = (lock: string): TurnStatements["turn"] => sql(`SELECT ${TURN_COLUMNS}, CASE WHEN lease_until < ${p.now} THEN 1 ELSE 0 END AS lapsed FROM ${p.turns} WHERE turn_id = :turnId${lock}`);
   return {
-    insertTurn: sql(`INSERT INTO ${p.turns} (turn_id, thread_id, status, last_id, lease_until, cancel_requested, created_at)
-VALUES (:turnId, :threadId, 'running', 1, ${p.now} + :leaseMs, 0, ${p.now})`),
+    insertTurn: sql(`INSERT INTO ${p.turns} (turn_id, thread_id, status, last_id, reserved_id, lease_until, cancel_requested, created_at)
+VALUES (:turnId, :threadId, 'running', 1, :reservedId, ${p.now} + :leaseMs, 0, ${p.now})`),
     turn: turn(""),
     lockTurn: turn(p.forUpdate),
-    renew: sql(`UPDATE ${p.turns} SET last_id = :lastId, lease_until = ${p.now} + :leaseMs WHERE turn_id = :turnId`),
+    renew: sql(`UPDATE ${p.turns} SET last_id = :lastId, reserved_id = :reservedId, lease_until = ${p.now} + :leaseMs WHERE turn_id = :turnId`),
     end: sql(`UPDATE ${p.turns} SET status = :status, last_id = :lastId, outcome = :outcome, ended_at = ${p.now}
 WHERE turn_id = :turnId AND status = 'running' AND last_id = :previousId`),
     requestCancel: sql(`UPDATE ${p.turns} SET cancel_requested = 1 WHERE turn_id = :turnId AND status = 'running'`),

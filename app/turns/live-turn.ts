@@ -21,10 +21,6 @@ export class LiveTurn {
     this.#woken = new Promise((resolve) => (this.#wake = resolve));
   }
 
-  get lastId(): number {
-    return this.#events.at(-1)?.id ?? 0;
-  }
-
   get ended(): boolean {
     return this.#ended;
   }
@@ -42,18 +38,29 @@ export class LiveTurn {
   /** The final event, once the turn has ended; null when `signal` aborts first. */
   async final(signal: AbortSignal): Promise<TurnEvent | null> {
     let last: TurnEvent | null = null;
-    for await (const event of this.after(this.lastId - 1, signal)) last = event;
-    return this.#ended ? last : null;
+    for await (const event of this.after(Number.MAX_SAFE_INTEGER, signal)) last = event;
+    return last;
   }
 
-  /** The events after `afterId`, then each one as it comes, to the final event; ends early when `signal` aborts. */
+  /**
+   * The events after `afterId`, then each one as it comes, to the final event, which ends it
+   * whatever `afterId` said; ends early when `signal` aborts.
+   */
   async *after(afterId: number, signal: AbortSignal): AsyncGenerator<TurnEvent> {
     const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-    // Ids are 1, 2, 3…: event n is at index n - 1.
-    let next = Math.max(0, afterId);
+    // Ids are 1, 2, 3…, event n at index n - 1, but for an INTERRUPTED end (its id follows the
+    // turn's reservation): start at that index (at most the last event's) and skip by id.
+    let next = Math.min(Math.max(0, afterId), Math.max(0, this.#events.length - 1));
     while (!signal.aborted) {
-      while (next < this.#events.length) yield this.#events[next++]!;
-      if (this.#ended) return;
+      while (next < this.#events.length) {
+        const event = this.#events[next++]!;
+        if (event.id > afterId) yield event;
+      }
+      if (this.#ended) {
+        const final = this.#events.at(-1)!;
+        if (final.id <= afterId) yield final;
+        return;
+      }
       await Promise.race([this.#woken, aborted]);
     }
   }

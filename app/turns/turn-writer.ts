@@ -14,6 +14,11 @@ export interface TurnWriterSettings {
  * time, and renews the turn's lease with each flush (and on a timer while nothing happens). A
  * flush also reports a stop asked for on another replica; a lost lease (a reader ended the turn)
  * means the producer must stop. A store that fails a flush keeps the events for the next one.
+ *
+ * Events reach this process's readers (`publish`) at once, before they are stored, within the ids
+ * the turn log has reserved for the turn; past them (the store is slow) they wait for the flush
+ * that stores them and reserves more. So an INTERRUPTED event, numbered after the reservation,
+ * follows every id a client may have seen.
  */
 export class TurnWriter {
   readonly #log: TurnLog;
@@ -21,40 +26,62 @@ export class TurnWriter {
   readonly #settings: TurnWriterSettings;
   readonly #logger: Logger;
   readonly #onStop: (reason: "cancelled" | "lost") => void;
+  readonly #publish: (event: TurnEvent) => void;
+  #reservedId: number;
+  /** Stored with the next flush. */
   #pending: TurnEvent[] = [];
+  /** Past the reservation: published once a flush reserves their ids. */
+  #held: TurnEvent[] = [];
   #flushing: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   readonly #renewal: NodeJS.Timeout;
 
-  constructor(log: TurnLog, turnId: string, settings: TurnWriterSettings, logger: Logger, onStop: (reason: "cancelled" | "lost") => void) {
+  constructor(
+    log: TurnLog,
+    turn: { turnId: string; reservedId: number },
+    settings: TurnWriterSettings,
+    logger: Logger,
+    callbacks: { publish: (event: TurnEvent) => void; onStop: (reason: "cancelled" | "lost") => void },
+  ) {
     this.#log = log;
-    this.#turnId = turnId;
+    this.#turnId = turn.turnId;
+    this.#reservedId = turn.reservedId;
     this.#settings = settings;
     this.#logger = logger;
-    this.#onStop = onStop;
+    this.#publish = callbacks.publish;
+    this.#onStop = callbacks.onStop;
     // Three renewals per lease (at least one a second, so a stop asked elsewhere is seen soon).
     this.#renewal = setInterval(() => void this.#flush(), Math.min(1_000, Math.floor(settings.leaseMs / 3)));
   }
 
-  /** Queues an event to be stored with the next batch. */
+  /** The last id the turn log has reserved for this turn. */
+  get reservedId(): number {
+    return this.#reservedId;
+  }
+
+  /** Publishes the event (or holds it past the reservation) and queues it to be stored with the next batch. */
   add(event: TurnEvent): void {
+    if (event.id <= this.#reservedId && this.#held.length === 0) this.#publish(event);
+    else this.#held.push(event);
     this.#pending.push(event);
     if (this.#pending.length >= this.#settings.maxBatch) void this.#flush();
     else this.#timer ??= setTimeout(() => void this.#flush(), this.#settings.flushMs);
   }
 
-  /** Stores what is pending now; resolves when it is stored (or failed and kept). */
-  flush(): Promise<void> {
-    return this.#flush();
-  }
-
-  /** Stores the pending events and the final one, ending the turn; stops renewing. Throws as `TurnLog.finish`. */
+  /**
+   * Stores the pending events and the final one, ending the turn; stops renewing. Throws as
+   * `TurnLog.finish`; held events are published either way (this process's readers see them all).
+   */
   async finish(outcome: TurnEvent, status: "done" | "failed"): Promise<void> {
     this.#stopTimers();
     await this.#flushing;
     const events = this.#pending;
     this.#pending = [];
-    await this.#log.finish(this.#turnId, events, outcome, status);
+    try {
+      await this.#log.finish(this.#turnId, events, outcome, status);
+    } finally {
+      this.#release(Number.MAX_SAFE_INTEGER);
+    }
   }
 
   /** Stops renewing without ending the turn (the process is going away: its lease lapses, and readers see INTERRUPTED). */
@@ -76,7 +103,8 @@ export class TurnWriter {
       const batch = this.#pending;
       this.#pending = [];
       try {
-        const { cancelRequested } = await this.#log.append(this.#turnId, batch, this.#settings.leaseMs);
+        const { cancelRequested, reservedId } = await this.#log.append(this.#turnId, batch, this.#settings.leaseMs);
+        this.#release(reservedId);
         if (cancelRequested) this.#onStop("cancelled");
       } catch (error) {
         if (isCheckpointerError(error, "CONFLICT")) {
@@ -90,5 +118,13 @@ export class TurnWriter {
       }
     });
     return this.#flushing;
+  }
+
+  /** Publishes the held events up to `reservedId`, in order. */
+  #release(reservedId: number): void {
+    this.#reservedId = Math.max(this.#reservedId, reservedId);
+    let released = 0;
+    while (released < this.#held.length && this.#held[released]!.id <= this.#reservedId) this.#publish(this.#held[released++]!);
+    this.#held.splice(0, released);
   }
 }

@@ -89,7 +89,7 @@ export class Turns {
     }
     const live = new LiveTurn(claim.turn.turnId, id);
     this.#live.set(live.turnId, live);
-    const run = this.#produce(live, { tenant, threadId, content, streamed, checkpointId: claim.checkpointId, rerun: claim.rerun });
+    const run = this.#produce(live, { tenant, threadId, content, streamed, checkpointId: claim.checkpointId, rerun: claim.rerun, reservedId: claim.turn.reservedId });
     this.#running.add(run);
     void run.finally(() => {
       this.#running.delete(run);
@@ -169,7 +169,8 @@ export class Turns {
         after = event.id;
       }
       if (current.outcome) {
-        if (current.outcome.id > after) yield current.outcome;
+        // Even to a client that claims a later id: a resume always ends with the turn's end.
+        yield current.outcome;
         return;
       }
       await sleep(POLL_MS, undefined, { signal }).catch(() => undefined);
@@ -191,7 +192,8 @@ export class Turns {
       streamed,
       checkpointId,
       rerun,
-    }: { tenant: string; threadId: string; content: string; streamed: boolean; checkpointId: string; rerun: boolean },
+      reservedId,
+    }: { tenant: string; threadId: string; content: string; streamed: boolean; checkpointId: string; rerun: boolean; reservedId: number },
   ): Promise<void> {
     const logger = this.#logger.child({ turnId: live.turnId });
     let stopReason: "cancelled" | "lost" | undefined;
@@ -200,13 +202,11 @@ export class Turns {
       live.stop.abort(reason);
     };
     live.stop.signal.addEventListener("abort", () => (stopReason ??= "cancelled"), { once: true });
-    const writer = new TurnWriter(this.#log, live.turnId, { leaseMs: this.#settings.leaseMs, flushMs: FLUSH_MS, maxBatch: MAX_BATCH }, logger, stop);
     live.push(turnEvent(live.turnId));
-    const emit = (event: string, data: unknown) => {
-      const next = { id: live.lastId + 1, event, data };
-      live.push(next);
-      writer.add(next);
-    };
+    const settings = { leaseMs: this.#settings.leaseMs, flushMs: FLUSH_MS, maxBatch: MAX_BATCH };
+    const writer = new TurnWriter(this.#log, { turnId: live.turnId, reservedId }, settings, logger, { publish: (event) => live.push(event), onStop: stop });
+    let lastId = 1;
+    const emit = (event: string, data: unknown) => writer.add({ id: ++lastId, event, data });
     let outcome: { event: string; data: unknown; status: "done" | "failed" };
     try {
       const { signal } = live.stop;
@@ -222,7 +222,8 @@ export class Turns {
         // A reader ended the turn as INTERRUPTED (this process lost the store for a whole lease): nothing more to write.
         logger.warn("this turn's lease lapsed and another replica ended it");
         writer.abandon();
-        live.push({ id: live.lastId + 1, event: "error", data: { status: 503, error: { code: "INTERRUPTED", message: INTERRUPTED_MESSAGE } } }, true);
+        // The id the reader that ended it gave its INTERRUPTED event: the one after the reservation.
+        live.push({ id: writer.reservedId + 1, event: "error", data: { status: 503, error: { code: "INTERRUPTED", message: INTERRUPTED_MESSAGE } } }, true);
         return this.#forget(live);
       }
       const data =
@@ -231,7 +232,7 @@ export class Turns {
           : this.#errorData(error, logger);
       outcome = { event: "error", data, status: "failed" };
     }
-    const final = { id: live.lastId + 1, event: outcome.event, data: outcome.data };
+    const final = { id: lastId + 1, event: outcome.event, data: outcome.data };
     try {
       await writer.finish(final, outcome.status);
     } catch (error) {

@@ -60,6 +60,7 @@ export const SQLITE_MIGRATIONS: readonly string[][] = [
   thread_id TEXT NOT NULL,
   status TEXT NOT NULL,
   last_id INTEGER NOT NULL,
+  reserved_id INTEGER NOT NULL,
   lease_until INTEGER NOT NULL,
   cancel_requested INTEGER NOT NULL DEFAULT 0,
   outcome TEXT,
