@@ -78,15 +78,17 @@ async function open(): Promise<{ server: Server; close: () => Promise<void> }> {
     const { backend } = checkpointer as unknown as { backend: { turnLog: CheckpointerModule.TurnLog } };
     const log = backend.turnLog;
     if (variant === "unstored") {
-      // Every call the producer makes answers at once, and nothing reaches the store.
+      // Every call the producer makes answers at once, and nothing reaches the store. Every id is
+      // reserved (the producer never holds an event back for a flush to store it first).
+      const reservedId = Number.MAX_SAFE_INTEGER;
       class UnstoredTurnLog extends TurnLog {
         override async begin(threadId: string): Promise<TurnClaim> {
-          const turn = { turnId: randomUUID(), threadId, status: "running" as const, lastId: 1, leaseLapsed: false, cancelRequested: false, outcome: null };
+          const turn = { turnId: randomUUID(), threadId, status: "running" as const, lastId: 1, reservedId, leaseLapsed: false, cancelRequested: false, outcome: null };
           // `rerun` (a key's earlier turn failed) is never true here: the bench sends no Idempotency-Key.
           return { kind: "run", turn, checkpointId: randomUUID(), rerun: false } as TurnClaim;
         }
-        override async append(): Promise<{ cancelRequested: boolean }> {
-          return { cancelRequested: false };
+        override async append(): Promise<Awaited<ReturnType<CheckpointerModule.TurnLog["append"]>>> {
+          return { cancelRequested: false, reservedId };
         }
         override async finish(): Promise<void> {}
         override async sweep() {
