@@ -12,7 +12,7 @@ export class LiveTurn {
   #ended = false;
   #wake: (() => void) | undefined;
   #woken: Promise<void>;
-  /** Stops the producer's run (Stop, or a lost lease). */
+  /** Stops the producer's run, with the reason "cancelled" (Stop) or "lost" (the lease). */
   readonly stop = new AbortController();
 
   constructor(turnId: string, threadId: string) {

@@ -196,20 +196,17 @@ export class Turns {
     }: { tenant: string; threadId: string; content: string; streamed: boolean; checkpointId: string; rerun: boolean; reservedId: number },
   ): Promise<void> {
     const logger = this.#logger.child({ turnId: live.turnId });
-    let stopReason: "cancelled" | "lost" | undefined;
-    const stop = (reason: "cancelled" | "lost") => {
-      stopReason ??= reason;
-      live.stop.abort(reason);
-    };
-    live.stop.signal.addEventListener("abort", () => (stopReason ??= "cancelled"), { once: true });
+    const { signal } = live.stop;
     live.push(turnEvent(live.turnId));
     const settings = { leaseMs: this.#settings.leaseMs, flushMs: FLUSH_MS, maxBatch: MAX_BATCH };
-    const writer = new TurnWriter(this.#log, { turnId: live.turnId, reservedId }, settings, logger, { publish: (event) => live.push(event), onStop: stop });
+    const writer = new TurnWriter(this.#log, { turnId: live.turnId, reservedId }, settings, logger, {
+      publish: (event) => live.push(event),
+      onStop: (reason) => live.stop.abort(reason),
+    });
     let lastId = 1;
     const emit = (event: string, data: unknown) => writer.add({ id: ++lastId, event, data });
     let outcome: { event: string; data: unknown; status: "done" | "failed" };
     try {
-      const { signal } = live.stop;
       const observer = streamed ? { signal, onToken: (text: string) => emit("token", { text }), onTool: (step: object) => emit("tool", step) } : undefined;
       const result = await this.#conversations.send(tenant, threadId, content, observer, { checkpointId, signal, rerun });
       outcome = {
@@ -218,7 +215,9 @@ export class Turns {
         status: "done",
       };
     } catch (error) {
-      if (stopReason === "lost") {
+      // Why the turn was stopped, if it was: the first reason given to `live.stop`.
+      const stopped = signal.aborted ? (signal.reason as "cancelled" | "lost") : undefined;
+      if (stopped === "lost") {
         // A reader ended the turn as INTERRUPTED (this process lost the store for a whole lease): nothing more to write.
         logger.warn("this turn's lease lapsed and another replica ended it");
         writer.abandon();
@@ -227,7 +226,7 @@ export class Turns {
         return this.#forget(live);
       }
       const data =
-        stopReason === "cancelled"
+        stopped === "cancelled"
           ? { status: 409, error: { code: "CANCELLED", message: "the turn was stopped; nothing of it was saved" } }
           : this.#errorData(error, logger);
       outcome = { event: "error", data, status: "failed" };
