@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REPO } from "./support/app-process.js";
 import { request, say } from "./support/in-process-app.js";
+import { openEvents } from "./support/sse-client.js";
 import { freePort } from "../support/free-port.js";
 import { ciSetting, isCI } from "../support/ci.js";
 
@@ -133,7 +134,7 @@ describe.skipIf(unavailable !== null)("the Compose stack on a Docker engine", ()
     expect(await messages(url(), "alex")).toEqual(["My name is Alex", hello.body.reply.content, "Who am I?", who.body.reply.content]);
   }, 900_000);
 
-  it("APP_PORT=N-(N+2) docker compose up --scale app=3: a turn through each replica, all kept on one thread", async () => {
+  it("APP_PORT=N-(N+2) docker compose up --scale app=3: a turn through each replica, all kept on one thread; a stream dropped on one replica resumes on another", async () => {
     const base = await freePortRange();
     await compose(["up", "-d", "--wait", "--wait-timeout", "300", "--scale", "app=3"], { APP_PORT: `${base}-${base + 2}` });
     const ports: number[] = [];
@@ -150,6 +151,27 @@ describe.skipIf(unavailable !== null)("the Compose stack on a Docker engine", ()
       sent.push(text, turn.body.reply.content);
     }
     for (const replicaPort of ports) expect(await messages(`http://127.0.0.1:${replicaPort}`, "scaled")).toEqual(sent);
+
+    // A streamed turn dropped on replica 1 is resumed on replica 2, and its retry with the same
+    // key on replica 3 is the same turn: the turn log is in the stack's MySQL.
+    const [one, two, three] = ports.map((p) => `http://127.0.0.1:${p}`) as [string, string, string];
+    const text = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
+    const key = { "idempotency-key": `compose-${randomBytes(8).toString("hex")}` };
+    const body = { content: text };
+    const first = await openEvents(`${one}/threads/scaled-resume/messages`, { method: "POST", headers: { accept: "text/event-stream", ...key }, body });
+    const lastSeen = (await first.waitForCount("token", 2)).id!;
+    first.drop();
+    const resumed = await openEvents(`${two}/threads/scaled-resume/turns/${first.headers.get("x-turn-id")}/events`, { headers: { "last-event-id": String(lastSeen) } });
+    expect(await resumed.closed).toBe("ended");
+    const received = [...first.events.filter((e) => e.id! <= lastSeen), ...resumed.events];
+    expect(received.map((e) => e.id)).toEqual(received.map((_, i) => i + 1));
+    const done = received.at(-1)!;
+    expect(done.event).toBe("done");
+    expect(received.filter((e) => e.event === "token").map((e) => e.data.text).join("")).toBe(done.data.reply.content);
+    const repeat = await fetch(`${three}/threads/scaled-resume/messages`, { method: "POST", headers: { "content-type": "application/json", ...key }, body: JSON.stringify(body) });
+    expect(repeat.headers.get("idempotent-replayed")).toBe("true");
+    expect(await repeat.json()).toEqual(done.data);
+    expect(await messages(three, "scaled-resume")).toEqual([text, done.data.reply.content]);
     port = ports[0]!;
   }, 900_000);
 
