@@ -43,7 +43,7 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = {
   checkpointEveryNIterations: 0,
   maxStreamsPerTenant: 10,
   maxSearchesPerTenant: 4,
-  maxTurnsPerTenant: 32,
+  maxTurnsPerTenant: 256,
   turnLeaseMs: 10_000,
   turnEventsRetentionMs: 600_000,
   headersTimeoutMs: 10_000,

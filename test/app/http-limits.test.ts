@@ -134,4 +134,37 @@ describe("HTTP server limits", () => {
     for (const done of await Promise.all(held)) expect(parseEvents(done.text).at(-1)?.event).toBe("done");
     expect((await sayStreaming(app.url, "a-3", "now", as(KEY_A))).status).toBe(200);
   });
+
+  it("answers 429 to a tenant's turn beyond MAX_TURNS_PER_TENANT, counting turns whose client hung up, while another tenant's turn works", async () => {
+    const hold = deferred();
+    const model = new HookedModel((_call, request) => (request.messages.at(-1)?.content === "hold" ? hold.promise : undefined));
+    const app = await start({ model, options: { apiKeys: [KEY_A, KEY_B], maxTurnsPerTenant: 2 } });
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    const json = (thread: string, content: string, key: string) =>
+      fetch(`${app.url}/threads/${thread}/messages`, { method: "POST", headers: { "content-type": "application/json", ...as(key) }, body: JSON.stringify({ content }) });
+
+    // One JSON turn waiting on the model, and one streamed turn whose client hangs up: both go on.
+    const waiting = json("a-1", "hold", KEY_A);
+    const hungUp = new AbortController();
+    await fetch(`${app.url}/threads/a-2/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...as(KEY_A) },
+      body: '{"content":"hold"}',
+      signal: hungUp.signal,
+    });
+    hungUp.abort();
+    await expect.poll(() => model.calls).toBe(2);
+    const refused = await json("a-3", "one more", KEY_A);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ error: { code: "TOO_MANY_TURNS", message: expect.stringContaining("at most 2 turns") } });
+    // Nothing of the refused turn was stored.
+    expect((await fetch(`${app.url}/threads/a-3`, { headers: as(KEY_A) })).status).toBe(404);
+    expect((await json("b-1", "hello", KEY_B)).status).toBe(200);
+
+    hold.resolve();
+    expect((await waiting).status).toBe(200);
+    // The hung-up turn ends (and is saved) by itself, and frees its slot.
+    await expect.poll(async () => (await fetch(`${app.url}/threads/a-2`, { headers: as(KEY_A) })).status).toBe(200);
+    await expect.poll(async () => (await json("a-3", "now", KEY_A)).status).toBe(200);
+  });
 });
