@@ -17,6 +17,14 @@ export const CHECKPOINTER_OPERATIONS = [
   "copyThread",
   "delete",
   "vacuum",
+  // The turn log's (turn-log.ts).
+  "beginTurn",
+  "appendTurn",
+  "finishTurn",
+  "readTurn",
+  "interruptTurn",
+  "cancelTurn",
+  "sweepTurns",
 ] as const;
 export type CheckpointerOperation = (typeof CHECKPOINTER_OPERATIONS)[number];
 
@@ -32,6 +40,8 @@ export interface CheckpointerOperationMessage {
   store: "mysql" | "sqlite";
   /** The thread as stored (absent for operations over many threads). */
   threadId?: string | undefined;
+  /** The turn log's operations: the turn. */
+  turnId?: string | undefined;
   /** The checkpoint named by the call, or written by a save. */
   checkpointId?: string | undefined;
   /** save: the state's bytes as written (the delta's, or the whole document's), 0 when nothing was written. */

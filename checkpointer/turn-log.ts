@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { CheckpointerError, isCheckpointerError } from "./errors.js";
+import { traced, type CheckpointerOperation } from "./diagnostics.js";
 import type { SqlDatabase, Statement } from "./statement.js";
 import { validateId } from "./validation.js";
 
@@ -132,10 +133,17 @@ function checkBatch(turn: TurnRecord, events: readonly TurnEvent[]): void {
 export class TurnLog {
   readonly #db: SqlDatabase;
   readonly #sql: TurnStatements;
+  readonly #store: "mysql" | "sqlite";
 
-  constructor(db: SqlDatabase, sql: TurnStatements) {
+  constructor(db: SqlDatabase, sql: TurnStatements, store: "mysql" | "sqlite") {
     this.#db = db;
     this.#sql = sql;
+    this.#store = store;
+  }
+
+  /** Runs `work` as `operation` on its tracing channel (diagnostics.ts), as the storage engine's operations are. */
+  #traced<T>(operation: CheckpointerOperation, ids: { threadId?: string; turnId?: string }, work: () => Promise<T>): Promise<T> {
+    return traced({ operation, store: this.#store, ...ids }, work);
   }
 
   /**
@@ -144,7 +152,11 @@ export class TurnLog {
    * failed or its producer died, a new turn for the same key), and a key seen with another
    * `fingerprint` is a mismatch. The key is hashed: the table never holds a client's key.
    */
-  async begin(threadId: string, leaseMs: number, idempotency?: { key: string; fingerprint: string }): Promise<TurnClaim> {
+  begin(threadId: string, leaseMs: number, idempotency?: { key: string; fingerprint: string }): Promise<TurnClaim> {
+    return this.#traced("beginTurn", { threadId }, () => this.#begin(threadId, leaseMs, idempotency));
+  }
+
+  async #begin(threadId: string, leaseMs: number, idempotency?: { key: string; fingerprint: string }): Promise<TurnClaim> {
     validateId(threadId);
     const turnId = randomUUID();
     if (!idempotency) {
@@ -178,13 +190,21 @@ export class TurnLog {
   }
 
   /** The turn, or null when there is none (never begun, or removed after the keys' lifetime). */
-  async get(turnId: string): Promise<TurnRecord | null> {
+  get(turnId: string): Promise<TurnRecord | null> {
+    return this.#traced("readTurn", { turnId }, () => this.#get(turnId));
+  }
+
+  async #get(turnId: string): Promise<TurnRecord | null> {
     const row = (await this.#db.select(this.#sql.turn, { turnId }))[0];
     return row ? record(row) : null;
   }
 
   /** The stored events after `afterId`, in order (the final event is the record's `outcome`). */
-  async events(turnId: string, afterId: number): Promise<TurnEvent[]> {
+  events(turnId: string, afterId: number): Promise<TurnEvent[]> {
+    return this.#traced("readTurn", { turnId }, () => this.#events(turnId, afterId));
+  }
+
+  async #events(turnId: string, afterId: number): Promise<TurnEvent[]> {
     const rows = await this.#db.select(this.#sql.events, { turnId, afterId });
     return rows.flatMap((row) => (JSON.parse(row.events) as TurnEvent[]).filter((e) => e.id > afterId));
   }
@@ -195,7 +215,11 @@ export class TurnLog {
    * asked for, and the ids now reserved. CONFLICT when the turn is no longer running (its lease
    * lapsed and a reader ended it): the producer must stop.
    */
-  async append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId: number }> {
+  append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId: number }> {
+    return this.#traced("appendTurn", { turnId }, () => this.#append(turnId, events, leaseMs));
+  }
+
+  async #append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId: number }> {
     return this.#db.transaction(async (tx) => {
       const turn = await this.#running(tx, turnId);
       checkBatch(turn, events);
@@ -210,7 +234,11 @@ export class TurnLog {
   }
 
   /** Stores the last events and the final one (`outcome`, whose id follows them), ending the turn. CONFLICT as for `append`. */
-  async finish(turnId: string, events: readonly TurnEvent[], outcome: TurnEvent, status: Exclude<TurnStatus, "running">): Promise<void> {
+  finish(turnId: string, events: readonly TurnEvent[], outcome: TurnEvent, status: Exclude<TurnStatus, "running">): Promise<void> {
+    return this.#traced("finishTurn", { turnId }, () => this.#finish(turnId, events, outcome, status));
+  }
+
+  async #finish(turnId: string, events: readonly TurnEvent[], outcome: TurnEvent, status: Exclude<TurnStatus, "running">): Promise<void> {
     const all = [...events, outcome];
     // One conditional UPDATE (with the events' INSERT before it, in one transaction): a turn that
     // no longer runs, or ids that do not follow its last, change nothing, and then say which.
@@ -227,14 +255,18 @@ export class TurnLog {
             throw error;
           });
     if (ended) return;
-    const turn = await this.get(turnId);
+    const turn = await this.#get(turnId);
     if (turn?.status !== "running") throw new CheckpointerError("CONFLICT", `turn ${turnId} is no longer running`);
     checkBatch(turn, all);
     throw new CheckpointerError("CONFLICT", `turn ${turnId} changed while being ended`);
   }
 
   /** Asks the producer to stop (it sees it at its next append). False when the turn is not running. */
-  async requestCancel(turnId: string): Promise<boolean> {
+  requestCancel(turnId: string): Promise<boolean> {
+    return this.#traced("cancelTurn", { turnId }, () => this.#requestCancel(turnId));
+  }
+
+  async #requestCancel(turnId: string): Promise<boolean> {
     return (await this.#db.run(this.#sql.requestCancel, { turnId })) === 1;
   }
 
@@ -243,7 +275,11 @@ export class TurnLog {
    * follows the turn's reservation, so every id a client saw), and
    * returns the turn as it is now (ended by this call or by anyone before).
    */
-  async endIfLapsed(turnId: string): Promise<TurnRecord | null> {
+  endIfLapsed(turnId: string): Promise<TurnRecord | null> {
+    return this.#traced("interruptTurn", { turnId }, () => this.#endIfLapsed(turnId));
+  }
+
+  async #endIfLapsed(turnId: string): Promise<TurnRecord | null> {
     return this.#db.transaction(async (tx) => {
       const row = (await tx.select(this.#sql.lockTurn, { turnId }))[0];
       if (!row) return null;
@@ -257,9 +293,13 @@ export class TurnLog {
    * deletes the events of turns that ended `retentionMs` ago, keys older than `keyTtlMs` and turns
    * ended that long ago that no key names.
    */
-  async sweep(options: { retentionMs: number; keyTtlMs: number; graceMs: number }): Promise<{ interrupted: number; eventRows: number; keys: number; turns: number }> {
+  sweep(options: { retentionMs: number; keyTtlMs: number; graceMs: number }): Promise<{ interrupted: number; eventRows: number; keys: number; turns: number }> {
+    return this.#traced("sweepTurns", {}, () => this.#sweep(options));
+  }
+
+  async #sweep(options: { retentionMs: number; keyTtlMs: number; graceMs: number }): Promise<{ interrupted: number; eventRows: number; keys: number; turns: number }> {
     const lapsed = await this.#db.select(this.#sql.lapsedTurns, { graceMs: options.graceMs, batch: SWEEP_BATCH });
-    for (const { turn_id } of lapsed) await this.endIfLapsed(turn_id);
+    for (const { turn_id } of lapsed) await this.#endIfLapsed(turn_id);
     const interrupted = lapsed.length;
     const eventRows = await this.#db.run(this.#sql.deleteEvents, { retentionMs: options.retentionMs });
     const keys = await this.#db.run(this.#sql.deleteKeys, { keyTtlMs: options.keyTtlMs });

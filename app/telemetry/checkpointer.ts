@@ -21,6 +21,7 @@ function attributesOf(m: CheckpointerOperationMessage): Attributes {
     "checkpointer.operation": m.operation,
     "checkpointer.store": m.store,
     ...(m.threadId !== undefined && { "checkpointer.thread_id": m.threadId }),
+    ...(m.turnId !== undefined && { "checkpointer.turn_id": m.turnId }),
     ...(m.checkpointId !== undefined && { "checkpointer.checkpoint_id": m.checkpointId }),
     ...(m.bytesWritten !== undefined && { "checkpointer.bytes_written": m.bytesWritten }),
     ...(m.kind !== undefined && { "checkpointer.kind": m.kind }),

@@ -26,7 +26,7 @@ export class MySQLBackend extends SqlBackend {
     const database = config instanceof MySQLDatabase ? config : new MySQLDatabase(config);
     super(database, mysqlDialect(database.tables), { now: options.now, ttlSeconds: database.config.ttlSeconds, persistent: true });
     this.database = database;
-    this.turnLog = new TurnLog(database, mysqlTurnStatements(database.tables));
+    this.turnLog = new TurnLog(database, mysqlTurnStatements(database.tables), "mysql");
   }
 
   get config(): MySQLConfig {

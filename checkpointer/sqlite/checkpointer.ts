@@ -16,7 +16,7 @@ export class SQLiteBackend extends SqlBackend {
     const database = new SQLiteDatabase(options.path, options);
     super(database, sqliteDialect, { ...options, persistent: options.path !== ":memory:" });
     this.database = database;
-    this.turnLog = new TurnLog(database, sqliteTurnStatements());
+    this.turnLog = new TurnLog(database, sqliteTurnStatements(), "sqlite");
   }
 }
 
