@@ -34,8 +34,8 @@ interface Flavour {
 const TOKENS = 2_000;
 const PACE_MS = 2;
 const FULL: Flavour[] = [
-  { key: "fast", label: "as fast as possible", tokens: TOKENS, paceMs: 0, rounds: 25 },
-  { key: "paced", label: `${PACE_MS} ms a token`, tokens: TOKENS, paceMs: PACE_MS, rounds: 7 },
+  { key: "fast", label: "as fast as possible", tokens: TOKENS, paceMs: 0, rounds: 40 },
+  { key: "paced", label: `${PACE_MS} ms a token`, tokens: TOKENS, paceMs: PACE_MS, rounds: 5 },
 ];
 // Quick (the smoke test): every path once or twice; the paced reply shorter, or a round would take half a minute.
 const QUICK: Flavour[] = [
