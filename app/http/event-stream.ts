@@ -8,17 +8,18 @@ export function wantsEventStream(req: Request): boolean {
 
 /**
  * Answers with server-sent events, each with its `id:` (what `Last-Event-ID` names when the client
- * reconnects), until `events` ends. A client that hangs up aborts `gone`, which stops the reading
+ * reconnects), until `batches` ends. A client that hangs up aborts `gone`, which stops the reading
  * only: the turn goes on.
  */
-export async function sendEvents(res: Response, gone: AbortSignal, events: AsyncIterable<TurnEvent>, headers: Record<string, string> = {}): Promise<void> {
+export async function sendEvents(res: Response, gone: AbortSignal, batches: AsyncIterable<TurnEvent[]>, headers: Record<string, string> = {}): Promise<void> {
   res.status(200);
   res.set({ "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...headers });
   res.flushHeaders();
-  // JSON text has no raw line breaks, so each event's data is one `data:` line.
-  for await (const { id, event, data } of events) {
+  for await (const batch of batches) {
     if (gone.aborted) break;
-    res.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    // One write per batch: a fast model's tokens go out together, not one socket write each.
+    // JSON text has no raw line breaks, so each event's data is one `data:` line.
+    res.write(batch.map(({ id, event, data }) => `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`).join(""));
   }
   res.end();
 }

@@ -10,15 +10,14 @@ export class LiveTurn {
   readonly threadId: string;
   readonly #events: TurnEvent[] = [];
   #ended = false;
-  #wake: (() => void) | undefined;
-  #woken: Promise<void>;
+  /** Readers waiting for the next event; made only when one waits, not per event. */
+  #waiting: { promise: Promise<void>; wake: () => void } | undefined;
   /** Stops the producer's run, with the reason "cancelled" (Stop) or "lost" (the lease). */
   readonly stop = new AbortController();
 
   constructor(turnId: string, threadId: string) {
     this.turnId = turnId;
     this.threadId = threadId;
-    this.#woken = new Promise((resolve) => (this.#wake = resolve));
   }
 
   get ended(): boolean {
@@ -30,38 +29,46 @@ export class LiveTurn {
     if (this.#ended) return;
     this.#events.push(event);
     this.#ended = final;
-    const wake = this.#wake;
-    this.#woken = new Promise((resolve) => (this.#wake = resolve));
-    wake?.();
+    this.#waiting?.wake();
+    this.#waiting = undefined;
   }
 
   /** The final event, once the turn has ended; null when `signal` aborts first. */
   async final(signal: AbortSignal): Promise<TurnEvent | null> {
     let last: TurnEvent | null = null;
-    for await (const event of this.after(Number.MAX_SAFE_INTEGER, signal)) last = event;
+    for await (const batch of this.after(Number.MAX_SAFE_INTEGER, signal)) last = batch.at(-1) ?? last;
     return last;
   }
 
   /**
-   * The events after `afterId`, then each one as it comes, to the final event, which ends it
-   * whatever `afterId` said; ends early when `signal` aborts.
+   * The events after `afterId`, then the ones that come, in batches (all there are each time the
+   * reader asks), to the final event, which ends it whatever `afterId` said; ends early when
+   * `signal` aborts.
    */
-  async *after(afterId: number, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+  async *after(afterId: number, signal: AbortSignal): AsyncGenerator<TurnEvent[]> {
     const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     // Ids are 1, 2, 3…, event n at index n - 1, but for an INTERRUPTED end (its id follows the
     // turn's reservation): start at that index (at most the last event's) and skip by id.
     let next = Math.min(Math.max(0, afterId), Math.max(0, this.#events.length - 1));
     while (!signal.aborted) {
-      while (next < this.#events.length) {
-        const event = this.#events[next++]!;
-        if (event.id > afterId) yield event;
-      }
+      const batch = this.#events.slice(next).filter((event) => event.id > afterId);
+      next = this.#events.length;
       if (this.#ended) {
         const final = this.#events.at(-1)!;
-        if (final.id <= afterId) yield final;
+        yield final.id <= afterId ? [final] : batch;
         return;
       }
-      await Promise.race([this.#woken, aborted]);
+      if (batch.length > 0) yield batch;
+      else await Promise.race([this.#next(), aborted]);
     }
+  }
+
+  #next(): Promise<void> {
+    if (!this.#waiting) {
+      let wake!: () => void;
+      const promise = new Promise<void>((resolve) => (wake = resolve));
+      this.#waiting = { promise, wake };
+    }
+    return this.#waiting.promise;
   }
 }

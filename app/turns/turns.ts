@@ -102,7 +102,7 @@ export class Turns {
    * The turn's events after `afterId`, then live ones to its final event; from memory when it runs
    * here, else from the turn log. Null when the tenant's thread has no such turn.
    */
-  async events(tenant: string, threadId: string, turnId: string, afterId: number, signal: AbortSignal): Promise<AsyncGenerator<TurnEvent> | null> {
+  async events(tenant: string, threadId: string, turnId: string, afterId: number, signal: AbortSignal): Promise<AsyncGenerator<TurnEvent[]> | null> {
     const id = storageId(tenant, threadId);
     const live = this.#live.get(turnId);
     if (live) return live.threadId === id ? live.after(afterId, signal) : null;
@@ -154,25 +154,24 @@ export class Turns {
     await Promise.race([all, new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }))]);
   }
 
-  async *#follow(turn: TurnRecord, afterId: number, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+  async *#follow(turn: TurnRecord, afterId: number, signal: AbortSignal): AsyncGenerator<TurnEvent[]> {
     let after = afterId;
     if (after < 1) {
-      yield turnEvent(turn.turnId);
+      yield [turnEvent(turn.turnId)];
       after = 1;
     }
     for (let current: TurnRecord | null = turn; current && !signal.aborted; ) {
       if (current.leaseLapsed) current = await this.#log.endIfLapsed(current.turnId);
       if (!current) return;
       // Read after the turn's status: events of a turn that has ended are all stored by then.
-      for (const event of await this.#log.events(current.turnId, after)) {
-        yield event;
-        after = event.id;
-      }
+      const events = await this.#log.events(current.turnId, after);
+      after = events.at(-1)?.id ?? after;
       if (current.outcome) {
         // Even to a client that claims a later id: a resume always ends with the turn's end.
-        yield current.outcome;
+        yield [...events, current.outcome];
         return;
       }
+      if (events.length > 0) yield events;
       await sleep(POLL_MS, undefined, { signal }).catch(() => undefined);
       current = await this.#log.get(current.turnId);
     }
