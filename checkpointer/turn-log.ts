@@ -79,7 +79,10 @@ export interface TurnStatements {
   turn: Statement<{ turnId: string }, TurnRow>;
   /** The same, locking the row to the end of the transaction (SQLite: the transaction holds the write lock). */
   lockTurn: Statement<{ turnId: string }, TurnRow>;
-  renew: Statement<{ turnId: string; lastId: number; reservedId: number; leaseMs: number }>;
+  /** Records stored events and renews the lease and the reservation, if the turn runs, no stop was asked for and its last event is `previousId`. */
+  renew: Statement<{ turnId: string; previousId: number; lastId: number; reservedId: number; leaseMs: number }>;
+  /** Renews the lease, if the turn runs and no stop was asked for. */
+  renewLease: Statement<{ turnId: string; leaseMs: number }>;
   /** Ends the turn if it runs and its last event is `previousId` (else changes nothing). */
   end: Statement<{ turnId: string; status: TurnStatus; previousId: number; lastId: number; outcome: string }>;
   requestCancel: Statement<{ turnId: string }>;
@@ -100,10 +103,16 @@ export const INTERRUPTED_MESSAGE =
   "the process running this turn stopped before it finished; send the message again with the same Idempotency-Key to complete it (it is stored once)";
 
 /** How many ids past the last stored one a producer may hand out before its next append. */
-export const RESERVED_IDS = 1024;
+export const RESERVED_IDS = 4096;
 
-/** Thrown inside `finish`'s transaction to roll it back, and caught there. */
-const NOT_ENDED = "the turn was not ended";
+/** Thrown inside a transaction whose conditional UPDATE changed nothing, to roll it back; `notWritten` catches it. */
+const NOT_WRITTEN = "the turn's row did not match";
+
+/** False for the rollback of NOT_WRITTEN; any other error is thrown on. */
+function notWritten(error: unknown): false {
+  if (isCheckpointerError(error, "CONFLICT") && error.message === NOT_WRITTEN) return false;
+  throw error;
+}
 
 /** Lapsed turns one sweep ends at most. */
 const SWEEP_BATCH = 100;
@@ -211,27 +220,41 @@ export class TurnLog {
 
   /**
    * Stores the producer's next events (ids following the last one) and renews its lease and its
-   * reservation of ids, in one transaction; with no events, renews only. Says whether a stop was
-   * asked for, and the ids now reserved. CONFLICT when the turn is no longer running (its lease
-   * lapsed and a reader ended it): the producer must stop.
+   * reservation of ids (`reservedId`), in one transaction; with no events, renews the lease only.
+   * When a stop was asked for, writes nothing and says so (`cancelRequested`, no `reservedId`):
+   * the events are for `finish`. CONFLICT when the turn is no longer running (its lease lapsed and
+   * a reader ended it): the producer must stop.
    */
-  append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId: number }> {
+  append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId?: number }> {
     return this.#traced("appendTurn", { turnId }, () => this.#append(turnId, events, leaseMs));
   }
 
-  async #append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId: number }> {
-    return this.#db.transaction(async (tx) => {
-      const turn = await this.#running(tx, turnId);
-      checkBatch(turn, events);
-      if (events.length > 0) {
-        await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId: events.at(-1)!.id, events: JSON.stringify(events) });
-      }
-      const lastId = turn.lastId + events.length;
-      const reservedId = Math.max(turn.reservedId, lastId + RESERVED_IDS);
-      await tx.run(this.#sql.renew, { turnId, lastId, reservedId, leaseMs });
-      return { cancelRequested: turn.cancelRequested, reservedId };
-    });
+  async #append(turnId: string, events: readonly TurnEvent[], leaseMs: number): Promise<{ cancelRequested: boolean; reservedId?: number }> {
+    // The happy path is one conditional UPDATE (then the events' INSERT, in one transaction); when
+    // it changes nothing, nothing is written, and a read says why: the turn ended, a stop was asked
+    // for (the events are then the caller's to store with the end), or a caller's bug.
+    if (events.length === 0) {
+      if ((await this.#db.run(this.#sql.renewLease, { turnId, leaseMs })) === 1) return { cancelRequested: false };
+    } else {
+      const lastId = events.at(-1)!.id;
+      const reservedId = lastId + RESERVED_IDS;
+      const renew = { turnId, previousId: events[0]!.id - 1, lastId, reservedId, leaseMs };
+      const stored = await this.#db
+        .transaction(async (tx) => {
+          if ((await tx.run(this.#sql.renew, renew)) !== 1) throw new CheckpointerError("CONFLICT", NOT_WRITTEN);
+          await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId, events: JSON.stringify(events) });
+          return true;
+        })
+        .catch(notWritten);
+      if (stored) return { cancelRequested: false, reservedId };
+    }
+    const turn = await this.#get(turnId);
+    if (turn?.status !== "running") throw new CheckpointerError("CONFLICT", `turn ${turnId} is no longer running`);
+    if (turn.cancelRequested) return { cancelRequested: true };
+    checkBatch(turn, events);
+    throw new CheckpointerError("CONFLICT", `turn ${turnId} changed while being written`);
   }
+
 
   /** Stores the last events and the final one (`outcome`, whose id follows them), ending the turn. CONFLICT as for `append`. */
   finish(turnId: string, events: readonly TurnEvent[], outcome: TurnEvent, status: Exclude<TurnStatus, "running">): Promise<void> {
@@ -246,14 +269,13 @@ export class TurnLog {
     const ended =
       events.length === 0
         ? (await this.#db.run(this.#sql.end, end)) === 1
-        : await this.#db.transaction(async (tx) => {
-            await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId: events.at(-1)!.id, events: JSON.stringify(events) });
-            if ((await tx.run(this.#sql.end, end)) === 1) return true;
-            throw new CheckpointerError("CONFLICT", NOT_ENDED); // rolls the INSERT back
-          }).catch((error: unknown) => {
-            if (isCheckpointerError(error, "CONFLICT") && error.message === NOT_ENDED) return false;
-            throw error;
-          });
+        : await this.#db
+            .transaction(async (tx) => {
+              if ((await tx.run(this.#sql.end, end)) !== 1) throw new CheckpointerError("CONFLICT", NOT_WRITTEN);
+              await tx.run(this.#sql.insertEvents, { turnId, firstId: events[0]!.id, lastId: events.at(-1)!.id, events: JSON.stringify(events) });
+              return true;
+            })
+            .catch(notWritten);
     if (ended) return;
     const turn = await this.#get(turnId);
     if (turn?.status !== "running") throw new CheckpointerError("CONFLICT", `turn ${turnId} is no longer running`);
@@ -305,13 +327,6 @@ export class TurnLog {
     const keys = await this.#db.run(this.#sql.deleteKeys, { keyTtlMs: options.keyTtlMs });
     const turns = await this.#db.run(this.#sql.deleteTurns, { keyTtlMs: options.keyTtlMs });
     return { interrupted, eventRows, keys, turns };
-  }
-
-  async #running(tx: Pick<SqlDatabase, "select">, turnId: string): Promise<TurnRecord> {
-    const row = (await tx.select(this.#sql.lockTurn, { turnId }))[0];
-    const turn = row && record(row);
-    if (turn?.status !== "running") throw new CheckpointerError("CONFLICT", `turn ${turnId} is no longer running`);
-    return turn;
   }
 
   async #interrupt(tx: Pick<SqlDatabase, "run">, turn: TurnRecord): Promise<TurnRecord> {

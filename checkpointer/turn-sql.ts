@@ -30,7 +30,9 @@ export function turnStatements(p: TurnSqlParts): TurnStatements {
 VALUES (:turnId, :threadId, 'running', 1, :reservedId, ${p.now} + :leaseMs, 0, ${p.now})`),
     turn: turn(""),
     lockTurn: turn(p.forUpdate),
-    renew: sql(`UPDATE ${p.turns} SET last_id = :lastId, reserved_id = :reservedId, lease_until = ${p.now} + :leaseMs WHERE turn_id = :turnId`),
+    renew: sql(`UPDATE ${p.turns} SET last_id = :lastId, reserved_id = :reservedId, lease_until = ${p.now} + :leaseMs
+WHERE turn_id = :turnId AND status = 'running' AND cancel_requested = 0 AND last_id = :previousId`),
+    renewLease: sql(`UPDATE ${p.turns} SET lease_until = ${p.now} + :leaseMs WHERE turn_id = :turnId AND status = 'running' AND cancel_requested = 0`),
     end: sql(`UPDATE ${p.turns} SET status = :status, last_id = :lastId, outcome = :outcome, ended_at = ${p.now}
 WHERE turn_id = :turnId AND status = 'running' AND last_id = :previousId`),
     requestCancel: sql(`UPDATE ${p.turns} SET cancel_requested = 1 WHERE turn_id = :turnId AND status = 'running'`),

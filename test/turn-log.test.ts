@@ -149,10 +149,15 @@ describe.each(APP_STORES)("turn log: $name", (store) => {
     const claim = await log.begin("t", LEASE_MS);
     if (claim.kind !== "run") throw new Error("expected a new turn");
     const { turnId } = claim.turn;
-    expect(await log.append(turnId, [], LEASE_MS)).toEqual({ cancelRequested: false, reservedId: 1 + RESERVED_IDS });
+    expect(await log.append(turnId, [token(2, "a")], LEASE_MS)).toEqual({ cancelRequested: false, reservedId: 2 + RESERVED_IDS });
+    expect(await log.append(turnId, [], LEASE_MS)).toEqual({ cancelRequested: false });
     expect(await log.requestCancel(turnId)).toBe(true);
-    expect(await log.append(turnId, [token(2, "a")], LEASE_MS)).toEqual({ cancelRequested: true, reservedId: 2 + RESERVED_IDS });
-    await log.finish(turnId, [], { id: 3, event: "error", data: { error: { code: "CANCELLED" } } }, "failed");
+    // Seen by a renewal and by an append, which then writes nothing: its events go with the end.
+    expect(await log.append(turnId, [], LEASE_MS)).toEqual({ cancelRequested: true });
+    expect(await log.append(turnId, [token(3, "b")], LEASE_MS)).toEqual({ cancelRequested: true });
+    expect((await log.events(turnId, 0)).map((e) => e.id)).toEqual([2]);
+    await log.finish(turnId, [token(3, "b")], { id: 4, event: "error", data: { error: { code: "CANCELLED" } } }, "failed");
+    expect((await log.events(turnId, 0)).map((e) => e.id)).toEqual([2, 3]);
     expect(await log.requestCancel(turnId)).toBe(false);
   });
 

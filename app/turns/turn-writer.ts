@@ -104,8 +104,12 @@ export class TurnWriter {
       this.#pending = [];
       try {
         const { cancelRequested, reservedId } = await this.#log.append(this.#turnId, batch, this.#settings.leaseMs);
-        this.#release(reservedId);
-        if (cancelRequested) this.#onStop("cancelled");
+        if (reservedId !== undefined) this.#release(reservedId);
+        if (cancelRequested) {
+          // Not written: the events go with the turn's end.
+          this.#pending = [...batch, ...this.#pending];
+          this.#onStop("cancelled");
+        }
       } catch (error) {
         if (isCheckpointerError(error, "CONFLICT")) {
           this.#stopTimers();

@@ -22,7 +22,7 @@ export const KEY_TTL_MS = 24 * 60 * 60 * 1000;
 const POLL_MS = 100;
 /** How long events wait to be written, at most, and the largest batch. */
 const FLUSH_MS = 50;
-const MAX_BATCH = 256;
+const MAX_BATCH = 1024;
 /** A finished turn stays in memory this long, for readers here that are about to resume it. */
 const LINGER_MS = 30_000;
 
