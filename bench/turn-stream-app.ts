@@ -95,8 +95,9 @@ async function open(): Promise<{ server: Server; close: () => Promise<void> }> {
           return { interrupted: 0, eventRows: 0, keys: 0, turns: 0 };
         }
       }
-      // createApp takes the turn log from the backend (app/create-app.ts, turnLogOf).
-      Object.defineProperty(backend, "turnLog", { value: new UnstoredTurnLog(undefined as never, undefined as never) });
+      // createApp takes the turn log from the backend (app/create-app.ts, turnLogOf). The stub never
+      // touches a database: it is built without one, whatever TurnLog's constructor takes.
+      Object.defineProperty(backend, "turnLog", { value: new UnstoredTurnLog(...([] as unknown as ConstructorParameters<typeof TurnLog>)) });
     } else {
       // Counted and timed around the real calls (a few µs a flush).
       const begin = log.begin.bind(log);
