@@ -33,6 +33,8 @@ export class TurnWriter {
   /** Past the reservation: published once a flush reserves their ids. */
   #held: TurnEvent[] = [];
   #flushing: Promise<void> = Promise.resolve();
+  /** A flush waits behind the one in flight: it will take every event added meanwhile, so no other is queued. */
+  #queued = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #renewal: NodeJS.Timeout;
 
@@ -98,8 +100,12 @@ export class TurnWriter {
   #flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    // One flush at a time, in order: events that arrive meanwhile make the next batch.
+    // One flush at a time, in order: events that arrive meanwhile make the next batch, and one
+    // queued flush takes them all (a full batch queued a flush per event behind a slow store).
+    if (this.#queued) return this.#flushing;
+    this.#queued = true;
     this.#flushing = this.#flushing.then(async () => {
+      this.#queued = false;
       const batch = this.#pending;
       this.#pending = [];
       try {
