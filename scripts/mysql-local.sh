@@ -88,6 +88,19 @@ bootstrap() {
   mv "$root_fs.partial" "$root_fs"
 }
 
+# A killed mysqld leaves its socket's lock file, naming its pid. mysqld refuses to start while that
+# pid exists, and a killed one may linger a while as a zombie (or the pid be reused): the lock is
+# stale unless the pid is a live mysqld.
+clear_stale_socket_lock() {
+  local lock="$root_fs/run/mysqld/mysqld-$port.sock.lock" lpid
+  [ -f "$lock" ] || return 0
+  lpid=$(tr -dc 0-9 <"$lock")
+  if [ -n "$lpid" ] && [ "$(cut -d' ' -f3 "/proc/$lpid/stat" 2>/dev/null)" != Z ] && [ "$(cat "/proc/$lpid/comm" 2>/dev/null)" = mysqld ]; then
+    return 0
+  fi
+  rm -f "$lock"
+}
+
 start() {
   local fresh=${1:-}
   need_root start "chroot" "start${fresh:+ $fresh}"
@@ -109,6 +122,7 @@ start() {
   echo "CREATE DATABASE IF NOT EXISTS \`$database\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;" \
     >"$root_fs/run/mysqld/init-$port.sql"
   : >"$root_fs$logfile"
+  clear_stale_socket_lock
   setsid chroot "$root_fs" mysqld --no-defaults --user=root --datadir="$datadir" \
     --port="$port" --bind-address=127.0.0.1 --mysqlx=OFF --secure-file-priv="" \
     --socket="/run/mysqld/mysqld-$port.sock" --pid-file="$pidfile" \

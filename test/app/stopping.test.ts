@@ -73,7 +73,8 @@ describe("stopping npm start", () => {
     process.kill(npmPid, "SIGTERM");
     await app.exited;
     await vi.waitFor(() => expect(isRunning(pid)).toBe(false), { timeout: 15_000, interval: 100 });
-    expect(app.output()).toMatch(/"clean":true,"msg":"shutdown complete"/);
+    // The app's last line may reach this process's pipe reader after the app is gone.
+    await vi.waitFor(() => expect(app.output()).toMatch(/"clean":true,"msg":"shutdown complete"/), { timeout: 5_000 });
     await expect(fetch(`${app.url}/healthz`)).rejects.toThrow();
   }, 60_000);
 
@@ -83,6 +84,6 @@ describe("stopping npm start", () => {
     await app.exited;
     await vi.waitFor(() => expect(isRunning(pid)).toBe(false), { timeout: 15_000, interval: 100 });
     expect(app.output()).toMatch(/"signal":"SIGINT","msg":"shutting down: finishing in-flight requests"/);
-    expect(app.output()).toMatch(/"clean":true,"msg":"shutdown complete"/);
+    await vi.waitFor(() => expect(app.output()).toMatch(/"clean":true,"msg":"shutdown complete"/), { timeout: 5_000 });
   }, 60_000);
 });
