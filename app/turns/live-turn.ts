@@ -33,13 +33,6 @@ export class LiveTurn {
     this.#waiting = undefined;
   }
 
-  /** The final event, once the turn has ended; null when `signal` aborts first. */
-  async final(signal: AbortSignal): Promise<TurnEvent | null> {
-    let last: TurnEvent | null = null;
-    for await (const batch of this.after(Number.MAX_SAFE_INTEGER, signal)) last = batch.at(-1) ?? last;
-    return last;
-  }
-
   /**
    * The events after `afterId`, then the ones that come, in batches (all there are each time the
    * reader asks), to the final event, which ends it whatever `afterId` said; ends early when

@@ -17,7 +17,7 @@ export interface TurnSettings {
 }
 
 /** Idempotency keys are kept at least this long (and their turns' outcomes with them). */
-export const KEY_TTL_MS = 24 * 60 * 60 * 1000;
+const KEY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How often a reader on another replica looks for new events. */
 const POLL_MS = 100;
 /** How long events wait to be written, at most, and the largest batch. */
@@ -111,21 +111,13 @@ export class Turns {
     return this.#follow(turn, afterId, signal);
   }
 
-  /** The turn's final event, once it has one (waiting for a running turn). Null as for `events`. */
+  /** The turn's final event, once it has one (waiting for a running turn). Null as for `events`, or when `signal` aborts first. */
   async outcome(tenant: string, threadId: string, turnId: string, signal: AbortSignal): Promise<TurnEvent | null> {
-    const id = storageId(tenant, threadId);
-    const live = this.#live.get(turnId);
-    if (live) return live.threadId === id ? live.final(signal) : null;
-    let turn = await this.#log.get(turnId);
-    if (!turn || turn.threadId !== id) return null;
-    while (turn && !turn.outcome && !signal.aborted) {
-      if (turn.leaseLapsed) turn = await this.#log.endIfLapsed(turnId);
-      else {
-        await sleep(POLL_MS, undefined, { signal }).catch(() => undefined);
-        turn = await this.#log.get(turnId);
-      }
-    }
-    return turn?.outcome ?? null;
+    // Past every id: the only event a follower then gets is the final one.
+    const batches = await this.events(tenant, threadId, turnId, Number.MAX_SAFE_INTEGER, signal);
+    let final: TurnEvent | null = null;
+    for await (const batch of batches ?? []) final = batch.at(-1) ?? final;
+    return final;
   }
 
   /** Asks a running turn to stop: "cancelling", or "ended" when it has ended, or null when there is no such turn. */
