@@ -146,7 +146,11 @@ describe.skipIf(!rootUrl)("traces of a turn, exported over OTLP/HTTP", () => {
     expect(streamed.status).toBe(200);
     await receiver.waitFor((all) => all.filter((s) => s.name === "checkpointer save" && s.attributes["checkpointer.thread_id"] === "calc").length === 2);
     const saves = receiver.spans.filter((s) => s.name === "checkpointer save" && s.attributes["checkpointer.thread_id"] === "calc");
-    const spans = receiver.spans.filter((s) => s.traceId === saves[1]!.traceId);
+    // The whole trace: its root (the HTTP span) ends after the save, with the turn's finish, and a
+    // span of it arriving during the next test would be counted there as a stray.
+    const traceId = saves[1]!.traceId;
+    await receiver.waitFor((all) => all.some((s) => s.traceId === traceId && s.parentSpanId === undefined));
+    const spans = receiver.spans.filter((s) => s.traceId === traceId);
     expect(spans.filter((s) => s.name === "chat demo").map((s) => s.attributes["gen_ai.request.stream"])).toEqual([true, true]);
     expect(saves[1]!.attributes).toMatchObject({ "checkpointer.kind": "delta", "checkpointer.chain_length": 1 });
     expect(saves[1]!.attributes["checkpointer.bytes_written"]).toBeLessThan(saves[0]!.attributes["checkpointer.bytes_written"] as number);
