@@ -2,7 +2,8 @@
 // embedded store (two processes on one DATA_DIR) and on MySQL (two processes on one database).
 // A dropped stream resumes on the other replica with nothing missed and nothing twice; a replica
 // killed mid-turn leaves a turn that ends INTERRUPTED within lease + 2 s and that a retry with its
-// Idempotency-Key completes once; repeats of a keyed POST replay or follow the first; a hang-up
+// Idempotency-Key completes once (and, killed after its save, answers the saved reply without running
+// again: MySQL); repeats of a keyed POST replay or follow the first; a hang-up
 // does not cancel; a cancel works from any replica; ended turns' events are deleted after the
 // retention period.
 import { randomUUID } from "node:crypto";
@@ -506,5 +507,88 @@ describe.each(STORES)("resumable, idempotent turns across two app processes on $
       expect(fromStart.events.map(sent)).toEqual([{ id: 1, event: "turn", data: { turnId } }, sent(done)]);
       expect((await storedThread(s2.url, thread)).body.messages.at(-1)).toEqual({ role: "assistant", content: echo(text) });
     });
+  });
+});
+
+// The moment between a turn's save and the write of its end, held open on MySQL: the test locks the
+// turn's row, so the producer's renewals and the write of its end wait, and kills the producer once
+// its checkpoint is stored. (The embedded store cannot hold one open: a save and the turn log share
+// its single writer.)
+describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before storing the turn's end (MySQL)", () => {
+  const VICTIM_USER = `victim_${randomUUID().slice(0, 8)}`;
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let conn: mysql.Connection;
+  let survivor: AppProcess, victim: AppProcess;
+
+  beforeAll(async () => {
+    db = await freshDatabase(mysqlUrl!, "turnsaved");
+    conn = await mysql.createConnection(db.url);
+    // The victim connects as a user of its own, so its connections can be told from the survivor's.
+    await conn.query("CREATE USER ?@'%' IDENTIFIED BY ''", [VICTIM_USER]);
+    await conn.query(`GRANT ALL ON \`${db.name}\`.* TO ?@'%'`, [VICTIM_USER]);
+    const victimUrl = new URL(db.url);
+    [victimUrl.username, victimUrl.password] = [VICTIM_USER, ""];
+    survivor = (await startReplicas({ MYSQL_URL: db.url }, 1))[0]!;
+    victim = await startReplica({ MYSQL_URL: victimUrl.toString() });
+  });
+  afterAll(async () => {
+    await stopAll();
+    await conn?.query("DROP USER IF EXISTS ?@'%'", [VICTIM_USER]);
+    await conn?.end();
+    await db?.drop();
+  });
+
+  const rowsOf = async <T>(sql: string, params: unknown[]) => (await conn.query<mysql.RowDataPacket[]>(sql, params))[0] as T[];
+
+  it("g. a retry with the key answers the saved reply without running the turn again: one checkpoint, the message stored once", async () => {
+    const thread = newThread("saved");
+    const text = words("saved");
+    const idempotencyKey = randomUUID();
+    const stored = `%:${thread}`;
+    const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
+    let turnId = "";
+    await expect
+      .poll(async () => (turnId = (await rowsOf<{ turn_id: string }>("SELECT turn_id FROM cp_turns WHERE thread_id LIKE ?", [stored]))[0]?.turn_id ?? ""), { timeout: 5_000, interval: 20 })
+      .not.toBe("");
+    // On a connection of its own: this one's reads must see the save when it commits.
+    const lock = await mysql.createConnection(db.url);
+    await lock.query("START TRANSACTION");
+    await lock.query("SELECT turn_id FROM cp_turns WHERE turn_id = ? FOR UPDATE", [turnId]);
+    let checkpointId = "";
+    await expect
+      .poll(async () => (checkpointId = (await rowsOf<{ checkpoint_id: string }>("SELECT checkpoint_id FROM cp_checkpoints WHERE thread_id LIKE ?", [stored]))[0]?.checkpoint_id ?? ""), {
+        timeout: 10_000,
+        interval: 20,
+      })
+      .not.toBe("");
+    // Saved; its end waits for the row.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    expect(await first).toBeInstanceOf(Error);
+    // Its statements still wait at the server, which finds their client gone only when they run: end
+    // them, as a dead host's connections end, before letting the row go.
+    const victims = await rowsOf<{ id: number }>("SELECT id FROM information_schema.processlist WHERE user = ?", [VICTIM_USER]);
+    for (const { id } of victims) await conn.query("KILL ?", [id]);
+    await lock.end();
+
+    // The turn ends INTERRUPTED, as any turn of a dead replica.
+    const resumed = await resume(survivor.url, thread, turnId);
+    expect(await resumed.closed).toBe("ended");
+    expect(resumed.events.at(-1)!.data.error?.code).toBe("INTERRUPTED");
+
+    // The retry finds the saved checkpoint and answers its reply, whole, as one token: the model did
+    // not run again (it would stream word by word).
+    const retry = await streamTurn(survivor.url, thread, text, { idempotencyKey });
+    expect(retry.status).toBe(200);
+    expect(await retry.closed).toBe("ended");
+    expect(retry.events.map((e) => e.event)).toEqual(["turn", "token", "done"]);
+    expect(tokensOf(retry.events)).toBe(echo(text));
+    expect(retry.events.at(-1)!.data).toMatchObject({ threadId: thread, checkpointId, reply: { role: "assistant", content: echo(text) } });
+    expect(await rowsOf("SELECT checkpoint_id FROM cp_checkpoints WHERE thread_id LIKE ?", [stored])).toHaveLength(1);
+    expect((await storedThread(survivor.url, thread)).body.messages).toEqual([
+      { role: "user", content: text },
+      { role: "assistant", content: echo(text) },
+    ]);
   });
 });
