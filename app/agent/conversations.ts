@@ -118,6 +118,8 @@ export class Conversations {
    * With `checkpointId`, the turn is saved under that id. A `rerun` of a request whose earlier run
    * may have saved it (then its process died) first looks for that checkpoint, and when the thread
    * has it, does not run the turn again: its stored reply is returned (and given to the observer whole).
+   * When the earlier run saved only part of the turn (CHECKPOINT_EVERY_N_ITERATIONS), the rerun
+   * starts again from before it, after that part, so the user's message is stored once.
    * Once `signal` aborts, an unobserved turn stops before its next save and saves nothing more.
    */
   send(
@@ -132,7 +134,7 @@ export class Conversations {
       this.#scoped(tenant, () =>
         this.#queue.run(id, async () => {
           const saved = rerun && checkpointId !== undefined ? await this.#whileUnavailable(id, () => this.#checkpointer.load(id, checkpointId)) : null;
-          if (saved === null) return this.#sendWithRetries(id, content, observer, { checkpointId, signal: signal ?? observer?.signal });
+          if (saved === null) return this.#sendWithRetries(id, content, observer, { checkpointId, signal: signal ?? observer?.signal, rerun });
           const reply = saved.messages.findLast((m) => m.role === "assistant")?.content ?? "";
           observer?.onToken(reply);
           return { checkpointId: checkpointId!, reply };
@@ -264,13 +266,13 @@ export class Conversations {
     }
   }
 
-  async #get(threadId: string): Promise<Snapshot | null> {
+  async #get(threadId: string): Promise<(Snapshot & { metadata: Metadata }) | null> {
     // Id first, then that very checkpoint: reading "the latest" twice could mix two versions.
     for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
       const info = await this.#checkpointer.getMetadata(threadId);
       if (!info) return null;
       const state = await this.#checkpointer.load(threadId, info.checkpointId);
-      if (state) return { checkpointId: info.checkpointId, state };
+      if (state) return { checkpointId: info.checkpointId, state, metadata: info.metadata };
       // That checkpoint was deleted between the two reads: look again.
     }
     throw new CheckpointerError("UNAVAILABLE", `thread ${JSON.stringify(threadId)} kept changing while being read`);
@@ -280,24 +282,28 @@ export class Conversations {
     threadId: string,
     content: string,
     observer: TurnObserver | undefined,
-    { checkpointId, signal }: { checkpointId?: string | undefined; signal?: AbortSignal | undefined },
+    { checkpointId, signal, rerun }: { checkpointId?: string | undefined; signal?: AbortSignal | undefined; rerun: boolean },
   ): Promise<{ checkpointId: string; reply: string }> {
     for (let attempt = 1; ; attempt++) {
       const latest = await this.#whileUnavailable(threadId, () => this.#get(threadId));
       let parent = latest?.checkpointId ?? null;
+      // Mid-turn saves name the checkpoint the turn is to be saved under, so a rerun knows its own.
+      const turnCheckpointId = checkpointId ?? randomUUID();
+      const ownPart = rerun && latest?.metadata.step === "iteration" && latest.metadata.turn === turnCheckpointId;
       let savedMidTurn = false;
       // A followed (streamed) turn is saved once, at the end: nothing is stored if it is abandoned.
       const checkpoint = observer
         ? undefined
         : async (partial: AgentState) => {
             signal?.throwIfAborted();
-            parent = await this.#save(threadId, partial, parent, "iteration");
+            parent = await this.#save(threadId, partial, parent, "iteration", randomUUID(), turnCheckpointId);
             savedMidTurn = true;
           };
       try {
-        const { state, reply } = await runTurn(this.#agent, latest?.state ?? emptyState(), content, checkpoint, observer);
+        const initial = ownPart ? beforeTurn(latest.state) : (latest?.state ?? emptyState());
+        const { state, reply } = await runTurn(this.#agent, initial, content, checkpoint, observer);
         signal?.throwIfAborted();
-        return { checkpointId: await this.#save(threadId, state, parent, "turn", checkpointId), reply };
+        return { checkpointId: await this.#save(threadId, state, parent, "turn", turnCheckpointId), reply };
       } catch (error) {
         // Once part of this turn is stored, running it again would repeat the user's message; once
         // it was streamed, running it again would send its tokens twice.
@@ -310,16 +316,17 @@ export class Conversations {
     }
   }
 
-  #save(threadId: string, state: AgentState, parent: string | null, step: "turn" | "iteration", id?: string): Promise<string> {
+  /** Saves under `checkpointId`; a mid-turn save also names the checkpoint its `turn` is to be saved under. */
+  #save(threadId: string, state: AgentState, parent: string | null, step: "turn" | "iteration", checkpointId: string, turn?: string): Promise<string> {
     const metadata: Metadata = {
       title: state.metadata.title ?? "",
       messages: state.messages.length,
       iteration: state.iteration,
       model: this.#agent.model.name,
       step,
+      ...(turn === undefined ? {} : { turn }),
     };
     // One id for every try: a retry of a save that did commit is then taken as done (see the contract).
-    const checkpointId = id ?? randomUUID();
     return this.#whileUnavailable(threadId, () => this.#checkpointer.save(state, threadId, { checkpointId, parentCheckpointId: parent, metadata }));
   }
 
@@ -337,4 +344,9 @@ export class Conversations {
       }
     }
   }
+}
+
+/** The state a turn started from, given a part of it saved mid-turn: the part without its user's message and what followed. */
+function beforeTurn(partial: AgentState): AgentState {
+  return { ...partial, messages: partial.messages.slice(0, partial.messages.findLastIndex((m) => m.role === "user")) };
 }

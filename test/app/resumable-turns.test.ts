@@ -518,7 +518,8 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
   const VICTIM_USER = `victim_${randomUUID().slice(0, 8)}`;
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   let conn: mysql.Connection;
-  let survivor: AppProcess, victim: AppProcess;
+  let survivor: AppProcess;
+  let victimUrl: string;
 
   beforeAll(async () => {
     db = await freshDatabase(mysqlUrl!, "turnsaved");
@@ -526,10 +527,10 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
     // The victim connects as a user of its own, so its connections can be told from the survivor's.
     await conn.query("CREATE USER ?@'%' IDENTIFIED BY ''", [VICTIM_USER]);
     await conn.query(`GRANT ALL ON \`${db.name}\`.* TO ?@'%'`, [VICTIM_USER]);
-    const victimUrl = new URL(db.url);
-    [victimUrl.username, victimUrl.password] = [VICTIM_USER, ""];
+    const url = new URL(db.url);
+    [url.username, url.password] = [VICTIM_USER, ""];
+    victimUrl = url.toString();
     survivor = (await startReplicas({ MYSQL_URL: db.url }, 1))[0]!;
-    victim = await startReplica({ MYSQL_URL: victimUrl.toString() });
   });
   afterAll(async () => {
     await stopAll();
@@ -540,11 +541,23 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
 
   const rowsOf = async <T>(sql: string, params: unknown[]) => (await conn.query<mysql.RowDataPacket[]>(sql, params))[0] as T[];
 
+  /** A replica that connects as the victim's user; one at a time. */
+  const startVictim = (env: Record<string, string> = {}) => startReplica({ MYSQL_URL: victimUrl, ...env });
+
+  /** SIGKILLs the victim, then ends its connections, as the server ends a dead host's (it notices a statement's client gone only when the statement runs). */
+  async function killVictim(victim: AppProcess): Promise<void> {
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    const victims = await rowsOf<{ id: number }>("SELECT id FROM information_schema.processlist WHERE user = ?", [VICTIM_USER]);
+    for (const { id } of victims) await conn.query("KILL ?", [id]);
+  }
+
   it("g. a retry with the key answers the saved reply without running the turn again: one checkpoint, the message stored once", async () => {
     const thread = newThread("saved");
     const text = words("saved");
     const idempotencyKey = randomUUID();
     const stored = `%:${thread}`;
+    const victim = await startVictim();
     const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
     let turnId = "";
     await expect
@@ -563,13 +576,8 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
       .not.toBe("");
     // Saved; its end waits for the row.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    victim.child.kill("SIGKILL");
-    await victim.exited;
+    await killVictim(victim);
     expect(await first).toBeInstanceOf(Error);
-    // Its statements still wait at the server, which finds their client gone only when they run: end
-    // them, as a dead host's connections end, before letting the row go.
-    const victims = await rowsOf<{ id: number }>("SELECT id FROM information_schema.processlist WHERE user = ?", [VICTIM_USER]);
-    for (const { id } of victims) await conn.query("KILL ?", [id]);
     await lock.end();
 
     // The turn ends INTERRUPTED, as any turn of a dead replica.
@@ -589,6 +597,53 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
     expect((await storedThread(survivor.url, thread)).body.messages).toEqual([
       { role: "user", content: text },
       { role: "assistant", content: echo(text) },
+    ]);
+  });
+
+  it("h. saving inside the turn (CHECKPOINT_EVERY_N_ITERATIONS=1), a replica killed after such a save: the retry starts again from before the turn, after the saved part; the message is stored once", async () => {
+    const thread = newThread("part");
+    const text = "Calculate 6*7";
+    const idempotencyKey = randomUUID();
+    const stored = `%:${thread}`;
+    // The turn's last save sleeps inside its INSERT until the victim is dead (its kill ends the sleep
+    // and rolls the save back). The victim's trigger, so its sleeping connection shows as the victim's.
+    await conn.query(
+      `CREATE DEFINER = ${conn.escape(VICTIM_USER)}@'%' TRIGGER hold_turn_save BEFORE INSERT ON cp_checkpoints FOR EACH ROW
+       BEGIN IF JSON_UNQUOTE(JSON_EXTRACT(NEW.metadata, '$.step')) = 'turn' AND NEW.thread_id LIKE ${conn.escape(stored)} THEN SET @held = SLEEP(60); END IF; END`,
+    );
+    try {
+      const victim = await startVictim({ CHECKPOINT_EVERY_N_ITERATIONS: "1" });
+      const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
+      await expect
+        .poll(async () => (await rowsOf("SELECT id FROM information_schema.processlist WHERE user = ? AND state = 'User sleep'", [VICTIM_USER])).length, { timeout: 10_000, interval: 20 })
+        .toBe(1);
+      await killVictim(victim);
+      expect(await first).toBeInstanceOf(Error);
+    } finally {
+      await conn.query("DROP TRIGGER IF EXISTS hold_turn_save");
+    }
+    // What the dead replica left: the turn's first model call and its tool step, saved; a mid-turn
+    // save names the checkpoint its turn is to be saved under.
+    const [part, ...others] = await rowsOf<{ checkpoint_id: string; metadata: { step: string; turn: string } }>("SELECT checkpoint_id, metadata FROM cp_checkpoints WHERE thread_id LIKE ?", [stored]);
+    expect(others).toEqual([]);
+    expect(part!.metadata).toMatchObject({ step: "iteration", turn: expect.any(String) });
+    const turnId = (await rowsOf<{ turn_id: string }>("SELECT turn_id FROM cp_turns WHERE thread_id LIKE ?", [stored]))[0]!.turn_id;
+    const resumed = await resume(survivor.url, thread, turnId);
+    expect(await resumed.closed).toBe("ended");
+    expect(resumed.events.at(-1)!.data.error?.code).toBe("INTERRUPTED");
+
+    const retry = await jsonTurn(survivor.url, thread, text, { idempotencyKey });
+    expect(retry.status).toBe(200);
+    expect(retry.body).toMatchObject({ threadId: thread, checkpointId: part!.metadata.turn, reply: { role: "assistant", content: expect.stringContaining("42") } });
+    // The turn as one run would have stored it, after the saved part (the chain goes on from it).
+    const saved = await storedThread(survivor.url, thread);
+    expect(saved.body.checkpointId).toBe(retry.body.checkpointId);
+    expect(saved.body.messages.filter((m: { role: string }) => m.role === "user")).toEqual([{ role: "user", content: text }]);
+    expect(saved.body.messages.at(-1)).toEqual(retry.body.reply);
+    const chain = await rowsOf<{ checkpoint_id: string; parent_checkpoint_id: string }>("SELECT checkpoint_id, parent_checkpoint_id FROM cp_checkpoints WHERE thread_id LIKE ? ORDER BY seq", [stored]);
+    expect(chain).toEqual([
+      { checkpoint_id: part!.checkpoint_id, parent_checkpoint_id: null },
+      { checkpoint_id: retry.body.checkpointId, parent_checkpoint_id: part!.checkpoint_id },
     ]);
   });
 });
