@@ -510,11 +510,10 @@ describe.each(STORES)("resumable, idempotent turns across two app processes on $
   });
 });
 
-// The moment between a turn's save and the write of its end, held open on MySQL: the test locks the
-// turn's row, so the producer's renewals and the write of its end wait, and kills the producer once
-// its checkpoint is stored. (The embedded store cannot hold one open: a save and the turn log share
-// its single writer.)
-describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before storing the turn's end (MySQL)", () => {
+// A replica killed at a chosen write, on MySQL: a trigger of the test's makes that write sleep
+// inside its statement, and the test SIGKILLs the producer while it sleeps (the kill rolls the write
+// back). (The embedded store has no triggers that could wait so.)
+describe.skipIf(!mysqlUrl)("a replica killed after saving its turn or part of it, before the turn's end is stored (MySQL)", () => {
   const VICTIM_USER = `victim_${randomUUID().slice(0, 8)}`;
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   let conn: mysql.Connection;
@@ -541,49 +540,59 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
 
   const rowsOf = async <T>(sql: string, params: unknown[]) => (await conn.query<mysql.RowDataPacket[]>(sql, params))[0] as T[];
 
-  /** A replica that connects as the victim's user; one at a time. */
-  const startVictim = (env: Record<string, string> = {}) => startReplica({ MYSQL_URL: victimUrl, ...env });
-
-  /** SIGKILLs the victim, then ends its connections, as the server ends a dead host's (it notices a statement's client gone only when the statement runs). */
-  async function killVictim(victim: AppProcess): Promise<void> {
-    victim.child.kill("SIGKILL");
-    await victim.exited;
-    const victims = await rowsOf<{ id: number }>("SELECT id FROM information_schema.processlist WHERE user = ?", [VICTIM_USER]);
-    for (const { id } of victims) await conn.query("KILL ?", [id]);
+  /**
+   * Sends `text` with `idempotencyKey` as a JSON turn to a new replica (as the victim's user, with
+   * `env`) and SIGKILLs it once its write `event` (a trigger's `BEFORE INSERT ON cp_checkpoints`…)
+   * of a row matching `condition` sleeps. The trigger is the victim's, so its sleeping connection
+   * shows as the victim's; its connections are then ended, as the server ends a dead host's (it
+   * notices a statement's client gone only when the statement returns).
+   */
+  async function killDuring(event: string, condition: string, { thread, text, idempotencyKey, env = {} }: { thread: string; text: string; idempotencyKey: string; env?: Record<string, string> }): Promise<void> {
+    await conn.query(
+      `CREATE DEFINER = ${conn.escape(VICTIM_USER)}@'%' TRIGGER hold_write ${event} FOR EACH ROW
+       BEGIN IF NEW.thread_id LIKE ${conn.escape(`%:${thread}`)} AND ${condition} THEN SET @held = SLEEP(60); END IF; END`,
+    );
+    try {
+      const victim = await startReplica({ MYSQL_URL: victimUrl, ...env });
+      const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
+      await expect
+        .poll(async () => (await rowsOf("SELECT id FROM information_schema.processlist WHERE user = ? AND state = 'User sleep'", [VICTIM_USER])).length, { timeout: 10_000, interval: 20 })
+        .toBe(1);
+      victim.child.kill("SIGKILL");
+      await victim.exited;
+      expect(await first).toBeInstanceOf(Error);
+      const victims = await rowsOf<{ id: number }>("SELECT id FROM information_schema.processlist WHERE user = ?", [VICTIM_USER]);
+      for (const { id } of victims) await conn.query("KILL ?", [id]);
+    } finally {
+      await conn.query("DROP TRIGGER IF EXISTS hold_write");
+    }
   }
 
-  it("g. a retry with the key answers the saved reply without running the turn again: one checkpoint, the message stored once", async () => {
+  /** The dead replica's turn on `thread` ends INTERRUPTED, as any turn of a dead replica. */
+  async function expectInterrupted(thread: string): Promise<void> {
+    const [turn, ...others] = await rowsOf<{ turn_id: string }>("SELECT turn_id FROM cp_turns WHERE thread_id LIKE ?", [`%:${thread}`]);
+    expect(others).toEqual([]);
+    const resumed = await resume(survivor.url, thread, turn!.turn_id);
+    expect(await resumed.closed).toBe("ended");
+    expect(resumed.events.at(-1)!.data.error?.code).toBe("INTERRUPTED");
+  }
+
+  const checkpointsOf = (thread: string) =>
+    rowsOf<{ checkpoint_id: string; parent_checkpoint_id: string | null; metadata: { step: string; turn?: string } }>(
+      "SELECT checkpoint_id, parent_checkpoint_id, metadata FROM cp_checkpoints WHERE thread_id LIKE ? ORDER BY seq",
+      [`%:${thread}`],
+    );
+
+  it("g. killed after saving its turn: a retry with the key answers the saved reply without running the turn again; one checkpoint, the message stored once", async () => {
     const thread = newThread("saved");
     const text = words("saved");
     const idempotencyKey = randomUUID();
-    const stored = `%:${thread}`;
-    const victim = await startVictim();
-    const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
-    let turnId = "";
-    await expect
-      .poll(async () => (turnId = (await rowsOf<{ turn_id: string }>("SELECT turn_id FROM cp_turns WHERE thread_id LIKE ?", [stored]))[0]?.turn_id ?? ""), { timeout: 5_000, interval: 20 })
-      .not.toBe("");
-    // On a connection of its own: this one's reads must see the save when it commits.
-    const lock = await mysql.createConnection(db.url);
-    await lock.query("START TRANSACTION");
-    await lock.query("SELECT turn_id FROM cp_turns WHERE turn_id = ? FOR UPDATE", [turnId]);
-    let checkpointId = "";
-    await expect
-      .poll(async () => (checkpointId = (await rowsOf<{ checkpoint_id: string }>("SELECT checkpoint_id FROM cp_checkpoints WHERE thread_id LIKE ?", [stored]))[0]?.checkpoint_id ?? ""), {
-        timeout: 10_000,
-        interval: 20,
-      })
-      .not.toBe("");
-    // Saved; its end waits for the row.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await killVictim(victim);
-    expect(await first).toBeInstanceOf(Error);
-    await lock.end();
-
-    // The turn ends INTERRUPTED, as any turn of a dead replica.
-    const resumed = await resume(survivor.url, thread, turnId);
-    expect(await resumed.closed).toBe("ended");
-    expect(resumed.events.at(-1)!.data.error?.code).toBe("INTERRUPTED");
+    // The write of the turn's end: the one UPDATE of its row that ends it (renewals leave it running).
+    await killDuring("BEFORE UPDATE ON cp_turns", "NEW.status <> 'running'", { thread, text, idempotencyKey });
+    const [saved, ...others] = await checkpointsOf(thread);
+    expect(others).toEqual([]);
+    expect(saved!.metadata.step).toBe("turn");
+    await expectInterrupted(thread);
 
     // The retry finds the saved checkpoint and answers its reply, whole, as one token: the model did
     // not run again (it would stream word by word).
@@ -592,45 +601,30 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
     expect(await retry.closed).toBe("ended");
     expect(retry.events.map((e) => e.event)).toEqual(["turn", "token", "done"]);
     expect(tokensOf(retry.events)).toBe(echo(text));
-    expect(retry.events.at(-1)!.data).toMatchObject({ threadId: thread, checkpointId, reply: { role: "assistant", content: echo(text) } });
-    expect(await rowsOf("SELECT checkpoint_id FROM cp_checkpoints WHERE thread_id LIKE ?", [stored])).toHaveLength(1);
+    expect(retry.events.at(-1)!.data).toMatchObject({ threadId: thread, checkpointId: saved!.checkpoint_id, reply: { role: "assistant", content: echo(text) } });
+    expect(await checkpointsOf(thread)).toHaveLength(1);
     expect((await storedThread(survivor.url, thread)).body.messages).toEqual([
       { role: "user", content: text },
       { role: "assistant", content: echo(text) },
     ]);
   });
 
-  it("h. saving inside the turn (CHECKPOINT_EVERY_N_ITERATIONS=1), a replica killed after such a save: the retry starts again from before the turn, after the saved part; the message is stored once", async () => {
+  it("h. saving inside the turn (CHECKPOINT_EVERY_N_ITERATIONS=1), killed after such a save: the retry starts again from before the turn, after the saved part; the message is stored once", async () => {
     const thread = newThread("part");
     const text = "Calculate 6*7";
     const idempotencyKey = randomUUID();
-    const stored = `%:${thread}`;
-    // The turn's last save sleeps inside its INSERT until the victim is dead (its kill ends the sleep
-    // and rolls the save back). The victim's trigger, so its sleeping connection shows as the victim's.
-    await conn.query(
-      `CREATE DEFINER = ${conn.escape(VICTIM_USER)}@'%' TRIGGER hold_turn_save BEFORE INSERT ON cp_checkpoints FOR EACH ROW
-       BEGIN IF JSON_UNQUOTE(JSON_EXTRACT(NEW.metadata, '$.step')) = 'turn' AND NEW.thread_id LIKE ${conn.escape(stored)} THEN SET @held = SLEEP(60); END IF; END`,
-    );
-    try {
-      const victim = await startVictim({ CHECKPOINT_EVERY_N_ITERATIONS: "1" });
-      const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
-      await expect
-        .poll(async () => (await rowsOf("SELECT id FROM information_schema.processlist WHERE user = ? AND state = 'User sleep'", [VICTIM_USER])).length, { timeout: 10_000, interval: 20 })
-        .toBe(1);
-      await killVictim(victim);
-      expect(await first).toBeInstanceOf(Error);
-    } finally {
-      await conn.query("DROP TRIGGER IF EXISTS hold_turn_save");
-    }
-    // What the dead replica left: the turn's first model call and its tool step, saved; a mid-turn
-    // save names the checkpoint its turn is to be saved under.
-    const [part, ...others] = await rowsOf<{ checkpoint_id: string; metadata: { step: string; turn: string } }>("SELECT checkpoint_id, metadata FROM cp_checkpoints WHERE thread_id LIKE ?", [stored]);
+    // The turn's last save; its save after the first model call (and tool step) goes through.
+    await killDuring("BEFORE INSERT ON cp_checkpoints", "JSON_UNQUOTE(JSON_EXTRACT(NEW.metadata, '$.step')) = 'turn'", {
+      thread,
+      text,
+      idempotencyKey,
+      env: { CHECKPOINT_EVERY_N_ITERATIONS: "1" },
+    });
+    // What the dead replica left: a mid-turn save, which names the checkpoint its turn is to be saved under.
+    const [part, ...others] = await checkpointsOf(thread);
     expect(others).toEqual([]);
     expect(part!.metadata).toMatchObject({ step: "iteration", turn: expect.any(String) });
-    const turnId = (await rowsOf<{ turn_id: string }>("SELECT turn_id FROM cp_turns WHERE thread_id LIKE ?", [stored]))[0]!.turn_id;
-    const resumed = await resume(survivor.url, thread, turnId);
-    expect(await resumed.closed).toBe("ended");
-    expect(resumed.events.at(-1)!.data.error?.code).toBe("INTERRUPTED");
+    await expectInterrupted(thread);
 
     const retry = await jsonTurn(survivor.url, thread, text, { idempotencyKey });
     expect(retry.status).toBe(200);
@@ -640,10 +634,9 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn, before stori
     expect(saved.body.checkpointId).toBe(retry.body.checkpointId);
     expect(saved.body.messages.filter((m: { role: string }) => m.role === "user")).toEqual([{ role: "user", content: text }]);
     expect(saved.body.messages.at(-1)).toEqual(retry.body.reply);
-    const chain = await rowsOf<{ checkpoint_id: string; parent_checkpoint_id: string }>("SELECT checkpoint_id, parent_checkpoint_id FROM cp_checkpoints WHERE thread_id LIKE ? ORDER BY seq", [stored]);
-    expect(chain).toEqual([
-      { checkpoint_id: part!.checkpoint_id, parent_checkpoint_id: null },
-      { checkpoint_id: retry.body.checkpointId, parent_checkpoint_id: part!.checkpoint_id },
+    expect((await checkpointsOf(thread)).map(({ checkpoint_id, parent_checkpoint_id }) => [checkpoint_id, parent_checkpoint_id])).toEqual([
+      [part!.checkpoint_id, null],
+      [retry.body.checkpointId, part!.checkpoint_id],
     ]);
   });
 });
