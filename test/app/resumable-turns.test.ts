@@ -552,18 +552,20 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn or part of it
       `CREATE DEFINER = ${conn.escape(VICTIM_USER)}@'%' TRIGGER hold_write ${event} FOR EACH ROW
        BEGIN IF NEW.thread_id LIKE ${conn.escape(`%:${thread}`)} AND ${condition} THEN SET @held = SLEEP(60); END IF; END`,
     );
+    const victim = await startReplica({ MYSQL_URL: victimUrl, ...env });
     try {
-      const victim = await startReplica({ MYSQL_URL: victimUrl, ...env });
       const first = jsonTurn(victim.url, thread, text, { idempotencyKey }).catch((error: unknown) => error);
       await expect
         .poll(async () => (await rowsOf("SELECT id FROM information_schema.processlist WHERE user = ? AND state = 'User sleep'", [VICTIM_USER])).length, { timeout: 10_000, interval: 20 })
         .toBe(1);
       victim.child.kill("SIGKILL");
-      await victim.exited;
       expect(await first).toBeInstanceOf(Error);
+    } finally {
+      // Also when the wait failed: nothing of the victim may outlive the test (a sleeping statement would hold its shutdown).
+      victim.child.kill("SIGKILL");
+      await victim.exited;
       const victims = await rowsOf<{ id: number }>("SELECT id FROM information_schema.processlist WHERE user = ?", [VICTIM_USER]);
       for (const { id } of victims) await conn.query("KILL ?", [id]);
-    } finally {
       await conn.query("DROP TRIGGER IF EXISTS hold_write");
     }
   }
