@@ -289,7 +289,7 @@ export class Conversations {
       let parent = latest?.checkpointId ?? null;
       // Mid-turn saves name the checkpoint the turn is to be saved under, so a rerun knows its own.
       const turnCheckpointId = checkpointId ?? randomUUID();
-      const ownPart = rerun && latest?.metadata.step === "iteration" && latest.metadata.turn === turnCheckpointId;
+      const ownPart = rerun && latest?.metadata.step === "iteration" && latest.metadata.turnCheckpointId === turnCheckpointId;
       let savedMidTurn = false;
       // A followed (streamed) turn is saved once, at the end: nothing is stored if it is abandoned.
       const checkpoint = observer
@@ -316,15 +316,15 @@ export class Conversations {
     }
   }
 
-  /** Saves under `checkpointId`; a mid-turn save also names the checkpoint its `turn` is to be saved under. */
-  #save(threadId: string, state: AgentState, parent: string | null, step: "turn" | "iteration", checkpointId: string, turn?: string): Promise<string> {
+  /** Saves under `checkpointId`; a mid-turn save also names the checkpoint its turn is to be saved under. */
+  #save(threadId: string, state: AgentState, parent: string | null, step: "turn" | "iteration", checkpointId: string, turnCheckpointId?: string): Promise<string> {
     const metadata: Metadata = {
       title: state.metadata.title ?? "",
       messages: state.messages.length,
       iteration: state.iteration,
       model: this.#agent.model.name,
       step,
-      ...(turn === undefined ? {} : { turn }),
+      ...(turnCheckpointId === undefined ? {} : { turnCheckpointId }),
     };
     // One id for every try: a retry of a save that did commit is then taken as done (see the contract).
     return this.#whileUnavailable(threadId, () => this.#checkpointer.save(state, threadId, { checkpointId, parentCheckpointId: parent, metadata }));

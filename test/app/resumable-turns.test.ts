@@ -580,7 +580,7 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn or part of it
   }
 
   const checkpointsOf = (thread: string) =>
-    rowsOf<{ checkpoint_id: string; parent_checkpoint_id: string | null; metadata: { step: string; turn?: string } }>(
+    rowsOf<{ checkpoint_id: string; parent_checkpoint_id: string | null; metadata: { step: string; turnCheckpointId?: string } }>(
       "SELECT checkpoint_id, parent_checkpoint_id, metadata FROM cp_checkpoints WHERE thread_id LIKE ? ORDER BY seq",
       [`%:${thread}`],
     );
@@ -625,12 +625,12 @@ describe.skipIf(!mysqlUrl)("a replica killed after saving its turn or part of it
     // What the dead replica left: a mid-turn save, which names the checkpoint its turn is to be saved under.
     const [part, ...others] = await checkpointsOf(thread);
     expect(others).toEqual([]);
-    expect(part!.metadata).toMatchObject({ step: "iteration", turn: expect.any(String) });
+    expect(part!.metadata).toMatchObject({ step: "iteration", turnCheckpointId: expect.any(String) });
     await expectInterrupted(thread);
 
     const retry = await jsonTurn(survivor.url, thread, text, { idempotencyKey });
     expect(retry.status).toBe(200);
-    expect(retry.body).toMatchObject({ threadId: thread, checkpointId: part!.metadata.turn, reply: { role: "assistant", content: expect.stringContaining("42") } });
+    expect(retry.body).toMatchObject({ threadId: thread, checkpointId: part!.metadata.turnCheckpointId, reply: { role: "assistant", content: expect.stringContaining("42") } });
     // The turn as one run would have stored it, after the saved part (the chain goes on from it).
     const saved = await storedThread(survivor.url, thread);
     expect(saved.body.checkpointId).toBe(retry.body.checkpointId);
