@@ -23,12 +23,13 @@ export const HEAVY_MESSAGES: Record<string, string> = {
   "emoji (surrogate pairs, 4 bytes each)": "🧵".repeat(Math.floor(BODY_BYTES / 4) - 10),
 };
 
-/** A streamed turn of the longest reply would take minutes (10 ms a word): it is read this long, then hung up. */
+/** A streamed turn of the longest reply would take minutes (10 ms a word): it is read this long, then stopped. */
 export const STREAM_READ_MS = 3_000;
 
 /**
  * One turn, as JSON or streamed; resolves with its status once the answer is read (a stream to its
- * end or for STREAM_READ_MS, after which the client hangs up and the turn is cancelled).
+ * end, or for STREAM_READ_MS, after which the client hangs up and stops the turn, and waits for
+ * its end: a hang-up alone leaves a turn running, here for minutes beside the next request).
  */
 export async function sendHeavy(url: string, threadId: string, content: string, stream: boolean, headers: Record<string, string> = {}): Promise<number> {
   const response = await fetch(`${url}/threads/${encodeURIComponent(threadId)}/messages`, {
@@ -41,8 +42,18 @@ export async function sendHeavy(url: string, threadId: string, content: string, 
     await response.text();
   } catch (error) {
     if ((error as Error).name !== "TimeoutError") throw error;
+    const turnId = response.headers.get("x-turn-id");
+    if (turnId) await stopTurn(`${url}/threads/${encodeURIComponent(threadId)}/turns/${turnId}`, headers);
   }
   return response.status;
+}
+
+/** Cancels the turn at `turn` (its URL), then reads its final event: a reader past every id gets only that, once the turn has ended. */
+async function stopTurn(turn: string, headers: Record<string, string>): Promise<void> {
+  await (await fetch(`${turn}/cancel`, { method: "POST", headers })).text();
+  const end = await fetch(`${turn}/events`, { headers: { ...headers, "last-event-id": "999999999" } });
+  if (end.status !== 200) throw new Error(`the events of the turn at ${turn}: ${end.status}`);
+  await end.text();
 }
 
 export interface Polled {
