@@ -1,6 +1,13 @@
 import type { TurnEvent } from "../../checkpointer/index.js";
 
 /**
+ * Readers wake this long after an event that is not the last (the final one wakes them at once): a
+ * fast model's tokens then go to the socket in one write per few dozen rather than one each, and
+ * the wait is far below what a reader could notice.
+ */
+const COALESCE_MS = 1;
+
+/**
  * A turn running in this process, as its readers here see it: every event so far, in order, and
  * a wake-up for readers waiting for the next. Readers on other replicas read the turn log instead.
  */
@@ -12,6 +19,7 @@ export class LiveTurn {
   #ended = false;
   /** Readers waiting for the next event; made only when one waits, not per event. */
   #waiting: { promise: Promise<void>; wake: () => void } | undefined;
+  #wakeTimer: NodeJS.Timeout | undefined;
   /** Stops the producer's run, with the reason "cancelled" (Stop) or "lost" (the lease). */
   readonly stop = new AbortController();
 
@@ -29,8 +37,8 @@ export class LiveTurn {
     if (this.#ended) return;
     this.#events.push(event);
     this.#ended = final;
-    this.#waiting?.wake();
-    this.#waiting = undefined;
+    if (final) this.#wake();
+    else if (this.#waiting) this.#wakeTimer ??= setTimeout(() => this.#wake(), COALESCE_MS);
   }
 
   /**
@@ -39,21 +47,34 @@ export class LiveTurn {
    * `signal` aborts.
    */
   async *after(afterId: number, signal: AbortSignal): AsyncGenerator<TurnEvent[]> {
-    const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-    // Ids are 1, 2, 3…, event n at index n - 1, but for an INTERRUPTED end (its id follows the
-    // turn's reservation): start at that index (at most the last event's) and skip by id.
-    let next = Math.min(Math.max(0, afterId), Math.max(0, this.#events.length - 1));
-    while (!signal.aborted) {
-      const batch = this.#events.slice(next).filter((event) => event.id > afterId);
-      next = this.#events.length;
-      if (this.#ended) {
-        const final = this.#events.at(-1)!;
-        yield final.id <= afterId ? [final] : batch;
-        return;
+    // Wakes every waiting reader, which is harmless: the others find nothing new and wait again.
+    const onAbort = () => this.#wake();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      // Ids are 1, 2, 3…, event n at index n - 1, but for an INTERRUPTED end (its id follows the
+      // turn's reservation): start at that index (at most the last event's) and skip by id.
+      let next = Math.min(Math.max(0, afterId), Math.max(0, this.#events.length - 1));
+      while (!signal.aborted) {
+        const batch = this.#events.slice(next).filter((event) => event.id > afterId);
+        next = this.#events.length;
+        if (this.#ended) {
+          const final = this.#events.at(-1)!;
+          yield final.id <= afterId ? [final] : batch;
+          return;
+        }
+        if (batch.length > 0) yield batch;
+        else await this.#next();
       }
-      if (batch.length > 0) yield batch;
-      else await Promise.race([this.#next(), aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  #wake(): void {
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = undefined;
+    this.#waiting?.wake();
+    this.#waiting = undefined;
   }
 
   #next(): Promise<void> {
