@@ -289,6 +289,7 @@ export class Conversations {
       let parent = latest?.checkpointId ?? null;
       // Mid-turn saves name the checkpoint the turn is to be saved under, so a rerun knows its own.
       const turnCheckpointId = checkpointId ?? randomUUID();
+      // A rerun whose earlier run saved part of this turn (then died or failed) starts from before the turn, after that part.
       const ownPart = rerun && latest?.metadata.step === "iteration" && latest.metadata.turnCheckpointId === turnCheckpointId;
       let savedMidTurn = false;
       // A followed (streamed) turn is saved once, at the end: nothing is stored if it is abandoned.

@@ -236,4 +236,51 @@ describe.each(APP_STORES)("API features on the $name store", (store) => {
       expect(res.body.error.code).toBe("INVALID_INPUT");
     });
   });
+
+  describe.skipIf(skipReason)("idempotent turns", () => {
+    it("a keyed turn that failed after saving part of itself (CHECKPOINT_EVERY_N_ITERATIONS=1) runs again from before the turn when retried: the message is stored once", async () => {
+      // The turn's last save fails once, as if its replica had died there: its first part is stored.
+      let failLastSave = true;
+      const opened = await store.open();
+      const failing = new Proxy(opened.checkpointer, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target) as unknown;
+          if (property === "save") {
+            return (...args: Parameters<typeof target.save>) => {
+              if (failLastSave && args[2]?.metadata?.step === "turn") {
+                failLastSave = false;
+                return Promise.reject(new Error("the replica died here"));
+              }
+              return target.save(...args);
+            };
+          }
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const parts = await startTestApp({ checkpointer: failing, checkpointerKind: store.name, options: { checkpointEveryNIterations: 1 } });
+      try {
+        const send = () => request(parts.url, "POST", "/threads/part/messages", { content: "Calculate 6*7" }, { "idempotency-key": "part-key" });
+        expect((await send()).status).toBe(500);
+        const [part] = (await request(parts.url, "GET", "/threads/part/checkpoints")).body.checkpoints;
+        expect(part.metadata).toMatchObject({ step: "iteration", turnCheckpointId: expect.any(String) });
+
+        const retry = await send();
+        expect(retry.status).toBe(200);
+        expect(retry.body).toMatchObject({ checkpointId: part.metadata.turnCheckpointId, reply: { content: "6*7 = 42 (worked out with the calculator tool)." } });
+        const thread = (await request(parts.url, "GET", "/threads/part")).body;
+        expect(thread.messages.filter((m: { role: string }) => m.role === "user")).toEqual([{ role: "user", content: "Calculate 6*7" }]);
+        expect(thread.messages.at(-1)).toEqual(retry.body.reply);
+        // After the saved part: the history is that part, the rerun's own part, then the turn.
+        const history = (await request(parts.url, "GET", "/threads/part/checkpoints")).body.checkpoints;
+        expect(history.map((c: { checkpointId: string; metadata: object }) => [c.checkpointId, c.metadata])).toEqual([
+          [retry.body.checkpointId, expect.objectContaining({ step: "turn" })],
+          [expect.any(String), expect.objectContaining({ step: "iteration", turnCheckpointId: retry.body.checkpointId })],
+          [part.checkpointId, part.metadata],
+        ]);
+      } finally {
+        await parts.stop();
+        await opened.cleanup();
+      }
+    });
+  });
 });
