@@ -9,7 +9,6 @@ import { hangUpSignal, sendEvents, wantsEventStream } from "./event-stream.js";
 import {
   EventsQuery,
   ForkBody,
-  IdempotencyHeaders,
   ListCheckpointsQuery,
   ListThreadsQuery,
   NewThreadParams,
@@ -19,6 +18,7 @@ import {
   SendMessageBody,
   ThreadParams,
   ThreadQuery,
+  TurnHeaders,
   TurnParams,
 } from "./schemas.js";
 import type { Turns } from "../turns/turns.js";
@@ -129,7 +129,7 @@ export function threadRoutes(conversations: Conversations, turns: Turns, { strea
       const { threadId } = parse(NewThreadParams, req.params, "path");
       parse(NoQuery, req.query, "query");
       const { content } = parse(SendMessageBody, req.body, "body");
-      const { "idempotency-key": key } = parse(IdempotencyHeaders, req.headers, "header");
+      const { "idempotency-key": key } = parse(TurnHeaders, req.headers, "header");
       const tenant = tenantOf(res);
       const stream = wantsEventStream(req);
       // Taken before the turn starts: a refused stream starts no turn.
@@ -163,7 +163,7 @@ export function threadRoutes(conversations: Conversations, turns: Turns, { strea
     .get(async (req, res) => {
       const { threadId, turnId } = parse(TurnParams, req.params, "path");
       const { lastEventId } = parse(EventsQuery, req.query, "query");
-      const { "last-event-id": lastEventIdHeader } = parse(IdempotencyHeaders, req.headers, "header");
+      const { "last-event-id": lastEventIdHeader } = parse(TurnHeaders, req.headers, "header");
       const tenant = tenantOf(res);
       const release = takeStream(streams, tenant);
       try {

@@ -57,8 +57,12 @@ const EventId = text().regex(/^\d{1,9}$/, "must be a whole number of at most 9 d
 /** `GET …/events`: where to resume, for clients that cannot send `Last-Event-ID` (the header wins). */
 export const EventsQuery = strict({ lastEventId: EventId.optional() }, "parameter");
 
-/** `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header): visible ASCII, as a UUID or any token the client makes. */
-export const IdempotencyHeaders = z.object({
+/**
+ * The headers of turn requests: `Idempotency-Key` on `POST …/messages` (IETF
+ * draft-ietf-httpapi-idempotency-key-header; visible ASCII, as a UUID or any token the client
+ * makes), and `Last-Event-ID` on `GET …/events` (what `EventSource` sends when it reconnects).
+ */
+export const TurnHeaders = z.object({
   "idempotency-key": text()
     .regex(/^[\x21-\x7e]{1,255}$/, "must be 1 to 255 visible ASCII characters (a UUID, for example)")
     .optional(),
